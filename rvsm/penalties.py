@@ -1,0 +1,129 @@
+"""Sparsity penalties P and their proximal (thresholding) operators.
+
+Each penalty holds its weight ``lam`` and offers
+
+* ``value(u)``  = lam * sum P(u)
+* ``prox(w, beta)`` = element-wise argmin_u  lam * P(u) + beta / 2 * (u - w)^2,
+
+in closed form, vectorised, keeping the dtype and device of ``w``. The RVSM step refreshes
+the auxiliary weights with ``u <- prox(w, beta)``. Formulas: ``shared/reference/rvsm-math.md``.
+Pure torch, no Lightning: the training loop only calls these two methods.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+class Penalty:
+    """Base class: ``lam`` >= 0 weights the penalty; subclasses define ``value`` and ``prox``."""
+
+    name = "base"
+
+    def __init__(self, lam: float = 0.0) -> None:
+        if not math.isfinite(lam) or lam < 0:
+            raise ValueError(f"penalty.lam must be a finite number >= 0, got {lam}")
+        self.lam = float(lam)
+
+    def value(self, u: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def prox(self, w: torch.Tensor, beta: float) -> torch.Tensor:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, float | str | None]:
+        """The settings that identify this penalty in logs and ``metrics.json``."""
+        return {"penalty": self.name, "lam": self.lam, "a": None}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.describe().items() if k != "penalty")
+        return f"{type(self).__name__}({args})"
+
+
+def _check_beta(beta: float) -> None:
+    if not beta > 0:
+        raise ValueError(f"splitting.beta must be > 0, got {beta}")
+
+
+class NoPenalty(Penalty):
+    """P = 0: prox is the identity, so u tracks w and RVSM reduces to dense training."""
+
+    name = "none"
+
+    def value(self, u: torch.Tensor) -> torch.Tensor:
+        return u.new_zeros(())
+
+    def prox(self, w: torch.Tensor, beta: float) -> torch.Tensor:
+        _check_beta(beta)
+        return w.clone()
+
+
+class L0(Penalty):
+    """P(u) = [u != 0]; prox is hard thresholding at sqrt(2 lam / beta)."""
+
+    name = "l0"
+
+    def value(self, u: torch.Tensor) -> torch.Tensor:
+        return self.lam * (u != 0).sum().to(u.dtype)
+
+    def prox(self, w: torch.Tensor, beta: float) -> torch.Tensor:
+        _check_beta(beta)
+        threshold = math.sqrt(2.0 * self.lam / beta)
+        return torch.where(w.abs() > threshold, w, torch.zeros_like(w))
+
+
+class L1(Penalty):
+    """P(u) = |u|; prox is soft thresholding at lam / beta."""
+
+    name = "l1"
+
+    def value(self, u: torch.Tensor) -> torch.Tensor:
+        return self.lam * u.abs().sum()
+
+    def prox(self, w: torch.Tensor, beta: float) -> torch.Tensor:
+        _check_beta(beta)
+        return torch.sign(w) * torch.clamp(w.abs() - self.lam / beta, min=0.0)
+
+
+class TL1(Penalty):
+    """Transformed l1, P(u) = (a + 1)|u| / (a + |u|), a > 0 (Zhang & Xin 2017).
+
+    Interpolates between l0 (a -> 0) and l1 (a -> infinity). Its prox has a closed form
+    (a cubic root in trigonometric form) above a threshold that depends on whether
+    lam / beta is below or above the critical value a^2 / (2 (a + 1)).
+    """
+
+    name = "tl1"
+
+    def __init__(self, lam: float = 0.0, a: float = 1.0) -> None:
+        super().__init__(lam)
+        if not math.isfinite(a) or a <= 0:
+            raise ValueError(f"penalty.a must be a finite number > 0, got {a}")
+        self.a = float(a)
+
+    def describe(self) -> dict[str, float | str | None]:
+        return {"penalty": self.name, "lam": self.lam, "a": self.a}
+
+    def value(self, u: torch.Tensor) -> torch.Tensor:
+        a = self.a
+        absu = u.abs()
+        return self.lam * ((a + 1.0) * absu / (a + absu)).sum()
+
+    def threshold(self, beta: float) -> float:
+        """|w| at or below which prox(w) = 0."""
+        _check_beta(beta)
+        a, lam = self.a, self.lam / beta
+        if lam <= a * a / (2.0 * (a + 1.0)):
+            return lam * (a + 1.0) / a
+        return math.sqrt(2.0 * lam * (a + 1.0)) - a / 2.0
+
+    def prox(self, w: torch.Tensor, beta: float) -> torch.Tensor:
+        a, lam = self.a, self.lam / beta
+        t = self.threshold(beta)
+        absw = w.abs()
+        cos_arg = 1.0 - 27.0 * lam * a * (a + 1.0) / (2.0 * (a + absw) ** 3)
+        phi = torch.arccos(cos_arg.clamp(-1.0, 1.0))
+        root = 2.0 / 3.0 * (a + absw) * torch.cos(phi / 3.0) - 2.0 * a / 3.0 + absw / 3.0
+        return torch.where(absw > t, torch.sign(w) * root, torch.zeros_like(w))
