@@ -1,0 +1,1 @@
+"""Synthesis of regular vs tremor-perturbed text images (printed fonts and handwriting)."""

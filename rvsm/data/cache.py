@@ -1,0 +1,63 @@
+"""The on-disk cache of generated data sets, keyed by a hash of everything that shapes them."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from rvsm.io import atomic_open
+
+log = logging.getLogger(__name__)
+
+# Bump when the generator's output changes for the same settings, so old caches are not reused.
+FORMAT_VERSION = 2
+ARRAYS = ("images", "labels", "pair_id", "split")
+
+
+def cache_key(settings, seed: int, n_pairs: dict) -> str:
+    blob = json.dumps(
+        {
+            "version": FORMAT_VERSION,
+            "settings": dataclasses.asdict(settings),
+            "seed": seed,
+            "n_pairs": n_pairs,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for name in ARRAYS:
+        h.update(np.ascontiguousarray(arrays[name]).tobytes())
+    return h.hexdigest()
+
+
+def save(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write the arrays and their checksum atomically."""
+    with atomic_open(path, "wb") as f:
+        np.savez(f, digest=np.array(_digest(arrays)), **{k: arrays[k] for k in ARRAYS})
+
+
+def load(path: Path) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or None if the file is missing, truncated or fails its checksum."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in ARRAYS}
+            stored = str(z["digest"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        log.warning("data cache %s is unreadable (%s); regenerating it", path, err)
+        return None
+    if _digest(arrays) != stored:
+        log.warning("data cache %s fails its checksum; regenerating it", path)
+        return None
+    return arrays

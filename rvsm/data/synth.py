@@ -1,0 +1,251 @@
+"""Pairs of regular and tremor-shaken text images, rendered from identical nuisance draws.
+
+Each pair (seed, split, index) has its own random generators, so any image can be rebuilt alone,
+the data do not depend on how generation is split among processes, and the same seed gives
+byte-identical data. The shaky twin shares text, font, size, position, rotation, slant and pen
+width with its regular twin; only the tremor (and, if asked for, micrographia) differs, and its
+pen is thinned by the path-length ratio so that both carry about the same ink.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from rvsm.data.glyphs import OUTLINE_FONTS, STROKE_FONTS, get_font
+from rvsm.data.render import ink, render
+from rvsm.data.tremor import (
+    TremorSettings,
+    apply_tremor,
+    densify,
+    path_length,
+    sample_tremor,
+)
+from rvsm.data.words import SPLITS, words_for_split
+
+KINDS = ("fonts", "handwriting", "mixed")
+
+
+def _freeze(value):
+    """Lists (also OmegaConf ListConfig) become tuples, so settings are hashable and comparable."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return tuple(value)
+    return value
+
+
+LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    """Everything that determines the images (Hydra: ``data.synth``); hashed for the cache key."""
+
+    kind: str = "mixed"  # fonts (TTF outlines) | handwriting (Hershey strokes) | mixed
+    image_size: tuple[int, int] = (64, 128)  # H, W
+    fonts: tuple[str, ...] = OUTLINE_FONTS
+    hershey_fonts: tuple[str, ...] = STROKE_FONTS
+    text_mix: tuple[float, float, float] = (0.15, 0.6, 0.25)  # letter, word, multi-word line
+    line_words: tuple[int, int] = (2, 3)
+    body_px: tuple[float, float] = (12.0, 22.0)  # body (x-)height range in pixels
+    rotation_deg: float = 5.0
+    slant: float = 0.25  # horizontal shear, drawn in +- this
+    stroke_width: tuple[float, float] = (0.1, 0.18)  # pen width of strokes, fraction of body
+    supersample: int = 4
+    disjoint_words: bool = False
+    micrographia: float = 0.0  # shaky twin shrinks by this fraction along the line (off: 0)
+    tremor: TremorSettings = field(default_factory=TremorSettings)
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> SynthSettings:
+        """Build from a mapping (e.g. Hydra config), lists becoming tuples; unknown keys fail."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(
+                f"data.synth: unknown key(s) {sorted(unknown)}; known: {sorted(known)}"
+            )
+        values = {k: _freeze(v) for k, v in d.items()}
+        if "tremor" in d:
+            values["tremor"] = TremorSettings(**{k: _freeze(v) for k, v in d["tremor"].items()})
+        return cls(**values)
+
+    def font_names(self) -> tuple[str, ...]:
+        return {
+            "fonts": self.fonts,
+            "handwriting": self.hershey_fonts,
+            "mixed": self.fonts + self.hershey_fonts,
+        }[self.kind]
+
+
+def _choose_text(rng: np.random.Generator, s: SynthSettings, split: str) -> str:
+    words = words_for_split(split, s.disjoint_words)
+    scale = rng.choice(3, p=np.asarray(s.text_mix) / sum(s.text_mix))
+    if scale == 0:
+        return LETTERS[rng.integers(len(LETTERS))]
+    n = 1 if scale == 1 else int(rng.integers(s.line_words[0], s.line_words[1] + 1))
+    text = " ".join(words[rng.integers(len(words))] for _ in range(n))
+    return text.capitalize() if rng.random() < 0.25 else text
+
+
+def _pick_font(rng: np.random.Generator, s: SynthSettings) -> str:
+    if s.kind == "mixed":  # half printed, half handwriting, whatever the list lengths
+        names = s.fonts if rng.random() < 0.5 else s.hershey_fonts
+    else:
+        names = s.font_names()
+    return names[rng.integers(len(names))]
+
+
+@dataclass(frozen=True)
+class Scene:
+    """The nuisance draws both twins share, resolved to pixel-space pen paths."""
+
+    paths: list[np.ndarray]
+    filled: bool
+    body: float  # body height, pixels
+    width: float  # pen width, pixels (strokes only)
+
+
+def _margin(s: SynthSettings) -> float:
+    """Room kept free at the border for tremor excursions and the pen."""
+    b = s.body_px[1]
+    t = s.tremor
+    tremor = 0.5 * t.amplitude_pp[1] * t.severity * (1 + t.drift) * b * (1 + t.minor_ratio[1])
+    return tremor + 0.5 * s.stroke_width[1] * b + 1.0
+
+
+def sample_scene(rng: np.random.Generator, s: SynthSettings, split: str) -> Scene:
+    height, width = s.image_size
+    margin = _margin(s)
+    font = get_font(_pick_font(rng, s))
+    angle = np.deg2rad(rng.uniform(-s.rotation_deg, s.rotation_deg))
+    shear = np.array([[1.0, -rng.uniform(-s.slant, s.slant)], [0.0, 1.0]])
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    transform = rot @ shear
+    body = rng.uniform(*s.body_px)
+    for _ in range(20):  # shorter text until it fits at the smallest allowed size
+        laid = font.layout(_choose_text(rng, s, split))
+        pts = np.concatenate(laid.paths) @ transform.T / laid.x_height  # in body heights
+        extent = np.ptp(pts, axis=0)
+        fit = min((width - 2 * margin) / extent[0], (height - 2 * margin) / max(extent[1], 1e-9))
+        if fit >= s.body_px[0]:
+            break
+    body = min(body, fit)
+    scale = body / laid.x_height
+    paths = [p @ transform.T * scale for p in laid.paths]
+    lo = np.min([p.min(0) for p in paths], axis=0)
+    hi = np.max([p.max(0) for p in paths], axis=0)
+    free = np.maximum(np.array([width, height]) - 2 * margin - (hi - lo), 0)
+    offset = margin + rng.uniform(0, 1, 2) * free - lo
+    paths = densify([p + offset for p in paths], spacing=body / 24)
+    pen = rng.uniform(*s.stroke_width) * body
+    return Scene(paths=paths, filled=laid.filled, body=body, width=pen)
+
+
+def _shrink_along_line(paths: list[np.ndarray], fraction: float) -> list[np.ndarray]:
+    """Micrographia: letters shrink linearly along the line, down to (1 - fraction)."""
+    pts = np.concatenate(paths)
+    x0, x1, base = pts[:, 0].min(), pts[:, 0].max(), pts[:, 1].max()
+    out = []
+    for p in paths:
+        k = 1 - fraction * (p[:, 0] - x0) / max(x1 - x0, 1e-9)
+        out.append(np.stack([p[:, 0], base + (p[:, 1] - base) * k], axis=1))
+    return out
+
+
+def render_pair(
+    s: SynthSettings, seed: int, split: str, index: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (regular, shaky) images of pair ``index`` of ``split``; each (H, W) uint8, ink dark."""
+    split_id = SPLITS.index(split)
+    scene = sample_scene(np.random.default_rng([seed, split_id, index, 0]), s, split)
+    tremor = sample_tremor(np.random.default_rng([seed, split_id, index, 1]), s.tremor)
+    regular = render(scene.paths, scene.filled, scene.width, s.image_size, s.supersample)
+    shaky_paths = scene.paths
+    if s.micrographia > 0:
+        shaky_paths = _shrink_along_line(shaky_paths, s.micrographia)
+    shaky_paths = apply_tremor(shaky_paths, scene.body, tremor)
+    return regular, _render_ink_matched(shaky_paths, scene, ink(regular), s)
+
+
+def _render_ink_matched(
+    paths: list[np.ndarray], scene: Scene, target: float, s: SynthSettings, steps: int = 2
+) -> np.ndarray:
+    """Render the shaky twin with about the ink of its regular twin.
+
+    Tremor lengthens the pen path, which adds ink; where it folds a stroke onto itself, or makes
+    the two edges of a thin glyph stem cross, it removes ink. Either would let a classifier
+    separate the classes by ink amount alone. The pen starts thinned by the path-length ratio
+    (strokes) or at zero (outlines); up to ``steps`` secant steps on the measured ink follow, the
+    first with a slope (ink per pixel of pen width) of about the path length, or 0.35 of it for
+    outlines (measured: half the pen lies inside the glyph). The render closest to
+    ``target`` is kept; pen widths are quantized to 1 / supersample pixel.
+    """
+    length = path_length(paths)
+    if scene.filled:
+        pens, slope = [0.0], 0.35 * length
+    else:
+        pens, slope = [scene.width * path_length(scene.paths) / max(length, 1e-9)], length
+    images = [render(paths, scene.filled, pens[0], s.image_size, s.supersample)]
+    inks = [ink(images[0])]
+    for _ in range(steps):
+        if abs(inks[-1] - target) <= 0.01 * target:
+            break
+        if len(pens) > 1 and inks[-1] != inks[-2]:
+            slope = (inks[-1] - inks[-2]) / (pens[-1] - pens[-2])
+        pen = pens[-1] + (target - inks[-1]) / max(slope, 1e-9)
+        if not scene.filled:
+            pen = max(pen, 0.25 * scene.width)
+        pens.append(pen)
+        images.append(render(paths, scene.filled, pen, s.image_size, s.supersample))
+        inks.append(ink(images[-1]))
+    return images[int(np.argmin([abs(i - target) for i in inks]))]
+
+
+def _render_range(s: SynthSettings, seed: int, split: str, start: int, stop: int) -> np.ndarray:
+    out = np.empty((2 * (stop - start), *s.image_size), dtype=np.uint8)
+    for k, index in enumerate(range(start, stop)):
+        out[2 * k], out[2 * k + 1] = render_pair(s, seed, split, index)
+    return out
+
+
+def generate_split(
+    s: SynthSettings, seed: int, split: str, n_pairs: int, workers: int | None = None
+) -> np.ndarray:
+    """Images of pairs 0..n_pairs-1 of ``split``: (2 n_pairs, H, W), regular then shaky per pair."""
+    workers = workers or os.cpu_count() or 1
+    chunk = max(1, min(256, -(-n_pairs // (4 * workers))))
+    bounds = [(i, min(i + chunk, n_pairs)) for i in range(0, n_pairs, chunk)]
+    if workers == 1 or len(bounds) == 1:
+        parts = [_render_range(s, seed, split, a, b) for a, b in bounds]
+    else:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+            futures = [pool.submit(_render_range, s, seed, split, a, b) for a, b in bounds]
+            parts = [f.result() for f in futures]
+    return np.concatenate(parts) if parts else np.empty((0, *s.image_size), np.uint8)
+
+
+def generate_dataset(
+    s: SynthSettings, seed: int, n_pairs: Mapping[str, int], workers: int | None = None
+) -> dict[str, np.ndarray]:
+    """All splits as flat arrays: images, labels (0 regular, 1 shaky), pair_id, split (0/1/2)."""
+    images, labels, pair_ids, split_ids = [], [], [], []
+    first_pair = 0
+    for split_id, split in enumerate(SPLITS):
+        n = int(n_pairs.get(split, 0))
+        images.append(generate_split(s, seed, split, n, workers))
+        labels.append(np.tile(np.array([0, 1], dtype=np.int64), n))
+        pair_ids.append(np.repeat(np.arange(first_pair, first_pair + n, dtype=np.int64), 2))
+        split_ids.append(np.full(2 * n, split_id, dtype=np.int64))
+        first_pair += n
+    return {
+        "images": np.concatenate(images),
+        "labels": np.concatenate(labels),
+        "pair_id": np.concatenate(pair_ids),
+        "split": np.concatenate(split_ids),
+    }
