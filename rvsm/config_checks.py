@@ -1,0 +1,123 @@
+"""Validation of user-facing settings, before any data is generated or any model is built.
+
+Each failure is one line naming the key and what it accepts. Two layers:
+``check_group_choices`` reads the command line before Hydra composes anything (so that
+``penalty=foo`` gets a one-line error instead of Hydra's multi-line one), and ``validate``
+checks the composed config against the rule table ``RULES``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names the key."""
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+@dataclass(frozen=True)
+class Rule:
+    key: str
+    ok: Callable[[Any], bool]
+    expected: str
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("seed", _int, "an integer"),
+    Rule("penalty.lam", lambda v: _number(v) and v >= 0, "a number >= 0"),
+    Rule("penalty.a", lambda v: _number(v) and v > 0, "a number > 0"),
+    Rule("splitting.beta", lambda v: _number(v) and v > 0, "a number > 0"),
+    Rule(
+        "splitting.layers",
+        lambda v: isinstance(v, Sequence) and all(isinstance(x, str) for x in v),
+        "a list of layer names, e.g. [fc] or [conv3,fc]",
+    ),
+    Rule("model.optimizer.lr", lambda v: _number(v) and v > 0, "a number > 0"),
+    Rule("data.batch_size", lambda v: _int(v) and v >= 1, "an integer >= 1"),
+    Rule(
+        "data.n_pairs",
+        lambda v: all(_int(v.get(s)) and v.get(s) >= 1 for s in ("train", "val", "test")),
+        "{train: n, val: n, test: n} with every n >= 1",
+    ),
+    Rule(
+        "data.synth.image_size",
+        lambda v: len(v) == 2 and all(_int(x) and x >= 8 for x in v),
+        "[height, width], each an integer >= 8 (three 2x2 poolings)",
+    ),
+    Rule(
+        "data.synth.body_px",
+        lambda v: len(v) == 2 and all(_number(x) for x in v) and 0 < v[0] <= v[1],
+        "[min, max] with 0 < min <= max",
+    ),
+    Rule("data.synth.supersample", lambda v: _int(v) and 1 <= v <= 8, "an integer in 1..8"),
+    Rule("data.synth.tremor.severity", lambda v: _number(v) and v >= 0, "a number >= 0"),
+    Rule(
+        "data.synth.micrographia",
+        lambda v: _number(v) and 0 <= v < 1,
+        "a fraction in [0, 1) (0 = off)",
+    ),
+    Rule(
+        "trainer.max_epochs",
+        lambda v: _int(v) and (v >= 1 or v == -1),
+        "an integer >= 1 (or -1 for no limit)",
+    ),
+)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first setting in ``RULES`` that is present and out of range."""
+    for rule in RULES:
+        value = OmegaConf.select(cfg, rule.key, default=None)
+        if value is None:
+            continue
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=True)
+        try:
+            ok = rule.ok(value)
+        except (TypeError, AttributeError):
+            ok = False
+        if not ok:
+            raise ConfigError(f"{rule.key} must be {rule.expected}, got {value!r}")
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def check_group_choices(argv: Sequence[str]) -> None:
+    """Reject ``group=option`` overrides whose option file does not exist, in one line."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    groups = {p.name for p in CONF_DIR.iterdir() if p.is_dir()}
+    try:
+        overrides = OverridesParser.create().parse_overrides([a for a in argv if "=" in a])
+    except Exception:  # malformed overrides: Hydra itself reports them
+        return
+    for override in overrides:
+        group = override.key_or_group
+        if group not in groups or override.is_delete():
+            continue
+        if override.is_sweep_override():
+            choices = list(override.sweep_string_iterator())
+        else:
+            choices = [override.get_value_element_as_str()]
+        options = group_options(group)
+        for choice in choices:
+            if choice not in options and choice != "null":
+                raise ConfigError(f"{group}={choice} is not a known choice; choose from {options}")

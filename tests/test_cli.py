@@ -1,0 +1,78 @@
+"""The real Hydra CLI as a user runs it: a smoke run that writes metrics.json, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import TINY_DATA, run_cli
+
+REQUIRED = ("test/acc", "test/acc_dense", "test/sparsity_fc", "test/sparsity", "time/fit_s")
+
+
+@pytest.mark.parametrize(
+    "penalty_args,expected",
+    [
+        (["penalty=l0", "penalty.lam=1e-5", "splitting.layers=[conv3,fc]"], ("l0", 1e-5, None)),
+        (["penalty=tl1", "penalty.lam=2e-5", "penalty.a=0.5"], ("tl1", 2e-5, 0.5)),
+    ],
+)
+def test_smoke_run_writes_metrics_json(tmp_path, cache_dir, penalty_args, expected):
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        [*TINY_DATA, *penalty_args, "seed=7", "splitting.beta=0.02", f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path,
+        cache_dir=cache_dir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for key in REQUIRED:
+        assert isinstance(metrics[key], float), key
+        assert 0.0 <= metrics[key] <= (1.0 if key != "time/fit_s" else 1e6)
+    assert (metrics["penalty"], metrics["lam"], metrics["a"]) == expected
+    assert metrics["beta"] == 0.02 and metrics["seed"] == 7
+    # the summary line is printed, with the same numbers
+    line = [ln for ln in result.stdout.splitlines() if ln.startswith("rvsm: penalty=")]
+    assert line and f"test/acc={metrics['test/acc']:.4f}" in line[-1]
+    # a checkpoint with the auxiliary weights, the CSV log and the cached data exist on disk
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert (run_dir / "csv" / "metrics.csv").is_file()
+    assert len(list(cache_dir.glob("*.npz"))) == 1
+
+
+def test_sparsity_reported_is_fraction_of_zeros_in_checkpointed_u(tmp_path, cache_dir):
+    import torch
+
+    run_dir = tmp_path / "run"
+    args = [*TINY_DATA, "penalty.lam=1e-5", "splitting.beta=0.01", f"hydra.run.dir={run_dir}"]
+    result = run_cli(args, cwd=tmp_path, cache_dir=cache_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    u = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]["u_fc"]
+    assert metrics["test/sparsity_fc"] == pytest.approx((u == 0).float().mean().item())
+    assert metrics["test/sparsity_fc"] > 0.5  # threshold sqrt(2e-3) ~ 0.045 zeroes most of fc
+
+
+BAD_INPUTS = [
+    (["penalty=foo"], "penalty=foo"),
+    (["penalty.lam=-1"], "penalty.lam"),
+    (["splitting.beta=0"], "splitting.beta"),
+    (["penalty=tl1", "penalty.a=0"], "penalty.a"),
+    (["splitting.layers=[fc,conv9]"], "splitting.layers"),
+    (["trainer=tpu"], "trainer=tpu"),
+    (["data.batch_size=0"], "data.batch_size"),
+    (["model.optimizer.lr=-0.1"], "model.optimizer.lr"),
+    (["data.synth.image_size=[4,64]"], "data.synth.image_size"),
+    (["data.synth.fonts=[NoSuchFont]"], "data.synth.fonts"),
+]
+
+
+@pytest.mark.parametrize("args,key", BAD_INPUTS, ids=[a[0][-1] for a in BAD_INPUTS])
+def test_bad_input_gives_one_line_error_before_any_data(tmp_path, cache_dir, args, key):
+    result = run_cli([*TINY_DATA, *args, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path, cache_dir)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("rvsm: error:") and key in lines[0]
+    assert not list(cache_dir.iterdir()), "data was generated before the error"
