@@ -8,7 +8,7 @@ import torch
 
 from rvsm.data import cache
 from rvsm.data.datamodule import TremorTextDataModule
-from rvsm.data.synth import SynthSettings, generate_dataset, render_pair
+from rvsm.data.synth import SynthSettings, generate_dataset, render_pair, sample_scene
 from rvsm.data.tremor import TremorSettings, apply_tremor, densify, path_length, sample_tremor
 
 SMALL = {"train": 6, "val": 2, "test": 4}
@@ -182,3 +182,22 @@ def test_fine_detail_does_separate_the_classes(shortcut_data):
     images, labels, train, test = shortcut_data
     x = np.concatenate([global_features(images), fine_detail(images)], axis=1)
     assert linear_auc(x[train], labels[train], x[test], labels[test]) > 0.75
+
+
+def test_regular_outline_text_is_the_font_as_designed():
+    """A regular printed word covers the same ink as the glyph polygons themselves (not bolder)."""
+    from PIL import Image, ImageDraw
+
+    s = SynthSettings(kind="fonts", supersample=4)
+    for index in range(8):
+        scene = sample_scene(np.random.default_rng([0, 0, index, 0]), s, "train")
+        regular, _ = render_pair(s, seed=0, split="train", index=index)
+        # independent even-odd fill of the same polygons, at 4x, box-averaged by numpy
+        h, w = s.image_size
+        acc = np.zeros((h * 4, w * 4), dtype=bool)
+        for contour in scene.paths:
+            mask = Image.new("1", (w * 4, h * 4), 0)
+            ImageDraw.Draw(mask).polygon([tuple(p) for p in contour * 4], fill=1)
+            acc ^= np.asarray(mask, dtype=bool)
+        expected = acc.reshape(h, 4, w, 4).mean((1, 3)).sum()
+        assert (255 - regular.astype(float)).sum() / 255 == pytest.approx(expected, rel=0.02)

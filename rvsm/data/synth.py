@@ -107,7 +107,7 @@ class Scene:
     paths: list[np.ndarray]
     filled: bool
     body: float  # body height, pixels
-    width: float  # pen width, pixels (strokes only)
+    width: float  # pen width, pixels (strokes); 0 for outlines, which are filled as designed
 
 
 def _margin(s: SynthSettings) -> float:
@@ -142,8 +142,8 @@ def sample_scene(rng: np.random.Generator, s: SynthSettings, split: str) -> Scen
     free = np.maximum(np.array([width, height]) - 2 * margin - (hi - lo), 0)
     offset = margin + rng.uniform(0, 1, 2) * free - lo
     paths = densify([p + offset for p in paths], spacing=body / 24)
-    pen = rng.uniform(*s.stroke_width) * body
-    return Scene(paths=paths, filled=laid.filled, body=body, width=pen)
+    pen = rng.uniform(*s.stroke_width) * body  # drawn for both kinds: keeps the streams aligned
+    return Scene(paths=paths, filled=laid.filled, body=body, width=0.0 if laid.filled else pen)
 
 
 def _shrink_along_line(paths: list[np.ndarray], fraction: float) -> list[np.ndarray]:
