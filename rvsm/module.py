@@ -132,7 +132,7 @@ class RVSMModule(L.LightningModule):
 
     def _log_sparsity(self, stage: str) -> None:
         for key, value in self.sparsity().items():
-            self.log(f"{stage}/{key}", value, prog_bar=key == "sparsity_fc")
+            self.log(f"{stage}/{key}", value, prog_bar=key == "sparsity_fc", sync_dist=True)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._evaluate(batch, "val")

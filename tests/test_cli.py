@@ -76,3 +76,16 @@ def test_bad_input_gives_one_line_error_before_any_data(tmp_path, cache_dir, arg
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("rvsm: error:") and key in lines[0]
     assert not list(cache_dir.iterdir()), "data was generated before the error"
+
+
+def test_ddp_simulated_on_cpu(tmp_path, cache_dir):
+    """trainer=ddp_sim: two gloo processes train, test, and rank 0 alone writes metrics.json."""
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        [*TINY_DATA, "trainer=ddp_sim", f"hydra.run.dir={run_dir}"], tmp_path, cache_dir
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (run_dir / "train_ddp_process_1.log").is_file()  # the second rank ran
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert 0.0 <= metrics["test/acc"] <= 1.0 and metrics["status"] == "ok"
+    assert sum(ln.startswith("rvsm: penalty=") for ln in result.stdout.splitlines()) == 1
