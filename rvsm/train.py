@@ -19,13 +19,25 @@ from rvsm.io import write_json
 log = logging.getLogger(__name__)
 
 
-def _fail(err: BaseException) -> None:
-    """Report a bad setting as one line on stderr and exit with status 2."""
+def _root_message(err: BaseException) -> str:
+    """First line of the error that Hydra's instantiate wrapped."""
     while isinstance(err, InstantiationException) and err.__cause__ is not None:
         err = err.__cause__
-    message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    print(f"rvsm: error: {message}", file=sys.stderr, flush=True)
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def _fail(err: BaseException) -> None:
+    """Report a bad setting as one line on stderr and exit with status 2."""
+    print(f"rvsm: error: {_root_message(err)}", file=sys.stderr, flush=True)
     sys.exit(2)
+
+
+def _make_trainer(cfg: DictConfig, loggers: list, callbacks: list) -> L.Trainer:
+    try:
+        return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    except InstantiationException as err:
+        where = f"trainer (accelerator={cfg.trainer.get('accelerator')})"
+        raise ConfigError(f"{where}: {_root_message(err)}") from None
 
 
 def _instantiate_all(node: DictConfig | None) -> list:
@@ -67,9 +79,9 @@ def train(cfg: DictConfig) -> float:
         penalty, model, datamodule = build(cfg)
         loggers = _instantiate_all(cfg.get("logger"))
         callbacks = _instantiate_all(cfg.get("callbacks"))
+        trainer = _make_trainer(cfg, loggers, callbacks)
     except (ValueError, InstantiationException) as err:
         _fail(err)
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     try:
         resolved = OmegaConf.to_container(cfg, resolve=True)
         for logger in trainer.loggers:
@@ -77,9 +89,11 @@ def train(cfg: DictConfig) -> float:
         start = time.perf_counter()
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         fit_s = time.perf_counter() - start
+        logged = trainer.callback_metrics.items()
+        last_val = {k: float(v) for k, v in logged if k.startswith("val/")}
         (tested,) = trainer.test(model, datamodule=datamodule, verbose=False)
         metrics = {
-            **{k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")},
+            **last_val,
             **{k: float(v) for k, v in tested.items()},
             "time/fit_s": fit_s,
             **penalty.describe(),

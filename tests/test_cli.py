@@ -8,7 +8,16 @@ import pytest
 
 from tests.helpers import TINY_DATA, run_cli
 
-REQUIRED = ("test/acc", "test/acc_dense", "test/sparsity_fc", "test/sparsity", "time/fit_s")
+REQUIRED = (
+    "test/acc",
+    "test/acc_dense",
+    "test/sparsity_fc",
+    "test/sparsity",
+    "time/fit_s",
+    "val/acc",
+    "val/acc_dense",
+    "val/sparsity_fc",
+)
 
 
 @pytest.mark.parametrize(
@@ -120,3 +129,19 @@ def test_wandb_offline_run_holds_history_and_resolved_config(tmp_path, cache_dir
     assert {"val/acc", "val/acc_dense", "val/sparsity_fc", "test/acc", "train/loss_epoch"} <= logged
     config = [r["config"]["update"] for r in parsed if r.get("type") == "config"]
     assert any(c.get("splitting", {}).get("beta") == 0.1 for c in config)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_gpu_trainer_without_gpu_is_one_line_error(tmp_path, cache_dir):
+    result = run_cli(
+        [*TINY_DATA, "trainer=gpu", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path, cache_dir
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert (
+        len(lines) == 1
+        and lines[0].startswith("rvsm: error:")
+        and "trainer" in lines[0]
+        and "gpu" in lines[0].lower()
+    ), result.stderr
+    assert not list(cache_dir.iterdir())
