@@ -48,6 +48,7 @@ def _pen(draw: ImageDraw.ImageDraw, paths, width: float, ss: int, fill: int) -> 
     """
     w = max(1, int(round(width)))
     r = w / 2
+    ink = draw.draw.draw_ink(fill)  # what ImageDraw.ellipse would compute on every call
     for stroke in paths:
         pts = stroke * ss
         draw.line(pts.ravel().tolist(), fill=fill, width=w)
@@ -56,8 +57,9 @@ def _pen(draw: ImageDraw.ImageDraw, paths, width: float, ss: int, fill: int) -> 
             np.linalg.norm(seg[:-1], axis=1) * np.linalg.norm(seg[1:], axis=1) + 1e-12
         )
         corners = np.flatnonzero(cos_turn < 0.9) + 1
-        for x, y in pts[np.concatenate([[0, len(pts) - 1], corners])]:
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
+        centres = pts[np.concatenate([[0, len(pts) - 1], corners])]
+        for box in np.hstack([centres - r, centres + r]).tolist():
+            draw.draw.draw_ellipse(box, ink, 1)  # filled disc, without the per-call wrapper
 
 
 def ink(image: np.ndarray) -> float:

@@ -89,7 +89,8 @@ def densify(paths: list[np.ndarray], spacing: float) -> list[np.ndarray]:
     for p in paths:
         seg = np.diff(p, axis=0)
         n = np.maximum(1, np.ceil(np.linalg.norm(seg, axis=1) / spacing).astype(int))
-        t = np.concatenate([np.arange(k) / k for k in n])
+        starts = np.repeat(np.cumsum(n) - n, n)
+        t = (np.arange(n.sum()) - starts) / np.repeat(n, n)  # 0, 1/k, ..., (k-1)/k per segment
         start = np.repeat(p[:-1], n, axis=0)
         out.append(np.vstack([start + np.repeat(seg, n, axis=0) * t[:, None], p[-1:]]))
     return out
