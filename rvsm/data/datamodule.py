@@ -67,6 +67,7 @@ class TremorTextDataModule(L.LightningDataModule):
             f"{self.settings.kind}-{cache.cache_key(self.settings, self.seed, self.n_pairs)}.npz"
         )
         self.splits: dict[str, BatchTensorDataset] = {}
+        self._arrays: dict[str, np.ndarray] | None = None  # read by prepare_data, used by setup
         self._check()
 
     def _check(self) -> None:
@@ -91,11 +92,16 @@ class TremorTextDataModule(L.LightningDataModule):
             )
 
     def prepare_data(self) -> None:
-        if cache.load(self.cache_path) is not None:
+        """Generate and cache the data set unless a valid cache exists (runs on one process)."""
+        if self.splits:
+            return
+        self._arrays = cache.load(self.cache_path)
+        if self._arrays is not None:
             return
         start = time.perf_counter()
         arrays = generate_dataset(self.settings, self.seed, self.n_pairs, self.workers)
         cache.save(self.cache_path, arrays)
+        self._arrays = arrays
         log.info(
             "generated %d images in %.1f s -> %s",
             len(arrays["labels"]),
@@ -106,10 +112,11 @@ class TremorTextDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        arrays = cache.load(self.cache_path)
+        arrays = self._arrays or cache.load(self.cache_path)  # other DDP ranks read the file
         if arrays is None:  # e.g. another process removed it; regenerate here
             self.prepare_data()
-            arrays = cache.load(self.cache_path)
+            arrays = self._arrays
+        self._arrays = None
         for split_id, split in enumerate(SPLITS):
             mask = arrays["split"] == split_id
             self.splits[split] = BatchTensorDataset(
