@@ -32,8 +32,6 @@ class RVSMModule(L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "penalty", "optimizer", "scheduler"], logger=False)
-        if not beta > 0:
-            raise ValueError(f"splitting.beta must be > 0, got {beta}")
         self.net = net.to(memory_format=torch.channels_last)
         self.penalty, self.beta = penalty, float(beta)
         self.make_optimizer = optimizer or torch.optim.Adam
@@ -48,13 +46,11 @@ class RVSMModule(L.LightningModule):
         self.split_layers = tuple(split_layers)
         for name in self.split_layers:
             w = self.layers[name].weight.detach()
-            self.register_buffer(f"u_{name}", penalty.prox(w, self.beta))
+            self.register_buffer(f"u_{name}", penalty.prox(w, self.beta))  # prox checks beta
+        # training accuracy is that of w (the network being optimized); val/test report both
+        names = ["train_dense"] + [f"{s}_{k}" for s in ("val", "test") for k in ("sparse", "dense")]
         self.accuracy = nn.ModuleDict(
-            {
-                f"{stage}_{kind}": MulticlassAccuracy(num_classes=2, average="micro")
-                for stage in ("train", "val", "test")
-                for kind in ("sparse", "dense")
-            }
+            {name: MulticlassAccuracy(num_classes=2, average="micro") for name in names}
         )
 
     # ---- the RVSM pieces -------------------------------------------------------------------

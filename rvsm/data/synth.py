@@ -74,13 +74,6 @@ class SynthSettings:
             values["tremor"] = TremorSettings(**{k: _freeze(v) for k, v in d["tremor"].items()})
         return cls(**values)
 
-    def font_names(self) -> tuple[str, ...]:
-        return {
-            "fonts": self.fonts,
-            "handwriting": self.hershey_fonts,
-            "mixed": self.fonts + self.hershey_fonts,
-        }[self.kind]
-
 
 def _choose_text(rng: np.random.Generator, s: SynthSettings, split: str) -> str:
     words = words_for_split(split, s.disjoint_words)
@@ -96,7 +89,7 @@ def _pick_font(rng: np.random.Generator, s: SynthSettings) -> str:
     if s.kind == "mixed":  # half printed, half handwriting, whatever the list lengths
         names = s.fonts if rng.random() < 0.5 else s.hershey_fonts
     else:
-        names = s.font_names()
+        names = s.hershey_fonts if s.kind == "handwriting" else s.fonts
     return names[rng.integers(len(names))]
 
 
