@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from rvsm.penalties import L0, L1, TL1, NoPenalty
+from rvsm.penalties import _CHUNK, L0, L1, TL1, NoPenalty
 
 
 def brute_force_prox(x: torch.Tensor, penalty_fn, lam: float, beta: float) -> torch.Tensor:
@@ -163,3 +163,15 @@ def test_value_is_lam_times_sum_of_p(penalty, p):
 def test_bad_parameters_name_the_key(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_tl1_prox_of_a_tensor_larger_than_one_chunk():
+    """Values tiled past the chunk size get the brute-force answer in every chunk, any shape."""
+    penalty, beta = TL1(0.01, 0.1), 1.0
+    base = sample_inputs(penalty.threshold(beta))
+    unique = (base.abs() - penalty.threshold(beta)).abs() > 1e-3
+    base = base[unique].float()
+    ref = brute_force_prox(base, p_tl1(0.1), penalty.lam, beta).float()
+    reps = 2 * _CHUNK // base.numel() + 3
+    u = penalty.prox(base.repeat(reps).reshape(reps, -1).t(), beta)  # non-contiguous input
+    torch.testing.assert_close(u, ref.repeat(reps).reshape(reps, -1).t(), atol=1e-5, rtol=1e-5)

@@ -16,7 +16,7 @@ from rvsm.io import atomic_open
 log = logging.getLogger(__name__)
 
 # Bump when the generator's output changes for the same settings, so old caches are not reused.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 ARRAYS = ("images", "labels", "pair_id", "split")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from rvsm.data import cache
 from rvsm.data.glyphs import get_font
@@ -37,6 +37,27 @@ class BatchTensorDataset(Dataset):
         return self.images[idx], self.labels[idx]
 
 
+class EpochShuffleSampler(RandomSampler):
+    """A permutation drawn from (seed, epoch) alone, not from the global RNG.
+
+    Lightning calls ``set_epoch`` before each epoch, so a run resumed from a checkpoint sees the
+    same batches as one that never stopped. It stays a RandomSampler so that Lightning still
+    shuffles when it swaps in a DistributedSampler under DDP.
+    """
+
+    def __init__(self, data_source: Dataset, seed: int) -> None:
+        super().__init__(data_source)
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        state = np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)
+        generator = torch.Generator().manual_seed(int(state[0]))
+        yield from torch.randperm(len(self.data_source), generator=generator).tolist()
+
+
 def _keep_batch(batch):
     """Collate for ``__getitems__``: the batch is already stacked."""
     return batch
@@ -56,11 +77,13 @@ class TremorTextDataModule(L.LightningDataModule):
         batch_size: int = 128,
         cache_dir: str = ".cache/data",
         workers: int | None = None,
+        shuffle_seed: int | None = None,
     ) -> None:
         super().__init__()
         self.settings = SynthSettings.from_dict(dict(synth))
         self.n_pairs = {split: int(n_pairs.get(split, 0)) for split in SPLITS}
         self.seed = int(seed)
+        self.shuffle_seed = self.seed if shuffle_seed is None else int(shuffle_seed)
         self.batch_size = int(batch_size)
         self.workers = workers
         self.cache_path = Path(cache_dir) / (
@@ -124,22 +147,19 @@ class TremorTextDataModule(L.LightningDataModule):
                 torch.from_numpy(arrays["labels"][mask]),
             )
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, sampler: EpochShuffleSampler | None = None) -> DataLoader:
         return DataLoader(
-            self.splits[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            collate_fn=_keep_batch,
+            self.splits[split], batch_size=self.batch_size, sampler=sampler, collate_fn=_keep_batch
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self._loader("train", EpochShuffleSampler(self.splits["train"], self.shuffle_seed))
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self._loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self._loader("test")
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
