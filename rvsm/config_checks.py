@@ -1,9 +1,9 @@
 """Validation of user-facing settings, before any data is generated or any model is built.
 
-Each failure is one line naming the key and what it accepts. Two layers:
-``check_group_choices`` reads the command line before Hydra composes anything (so that
-``penalty=foo`` gets a one-line error instead of Hydra's multi-line one), and ``validate``
-checks the composed config against the rule table ``RULES``.
+Each failure is one line naming the key and what it accepts. ``validate`` checks a composed
+config against the rule table ``RULES``; ``check_command_line`` runs before Hydra starts any
+job, so that ``penalty=foo``, a misspelt key or a bad value anywhere in a sweep gets one line
+instead of Hydra's multi-line error or a failure halfway through a multirun.
 """
 
 from __future__ import annotations
@@ -72,6 +72,9 @@ RULES: tuple[Rule, ...] = (
         lambda v: _number(v) and 0 <= v < 1,
         "a fraction in [0, 1) (0 = off)",
     ),
+    Rule("stop_after_epochs", lambda v: _int(v) and v >= 1, "an integer >= 1 (or null)"),
+    Rule("failed_objective", _number, "a finite number"),
+    Rule("ckpt_path", lambda v: isinstance(v, str) and v != "", "`last` or a checkpoint file"),
     Rule(
         "trainer.max_epochs",
         lambda v: _int(v) and (v >= 1 or v == -1),
@@ -100,24 +103,63 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
-def check_group_choices(argv: Sequence[str]) -> None:
-    """Reject ``group=option`` overrides whose option file does not exist, in one line."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
+def _check_group_choices(overrides: list) -> None:
+    """Reject ``group=option`` overrides whose option file does not exist."""
     groups = {p.name for p in CONF_DIR.iterdir() if p.is_dir()}
-    try:
-        overrides = OverridesParser.create().parse_overrides([a for a in argv if "=" in a])
-    except Exception:  # malformed overrides: Hydra itself reports them
-        return
     for override in overrides:
         group = override.key_or_group
         if group not in groups or override.is_delete():
             continue
-        if override.is_sweep_override():
-            choices = list(override.sweep_string_iterator())
-        else:
-            choices = [override.get_value_element_as_str()]
         options = group_options(group)
-        for choice in choices:
+        for choice in _values(override):
             if choice not in options and choice != "null":
                 raise ConfigError(f"{group}={choice} is not a known choice; choose from {options}")
+
+
+def _values(override) -> list[str]:
+    if override.is_sweep_override():
+        return list(override.sweep_string_iterator())
+    return [override.get_value_element_as_str()]
+
+
+def _as_text(override, value: str) -> str:
+    prefix = {"ADD": "+", "FORCE_ADD": "++", "DEL": "~"}.get(override.type.name, "")
+    return f"{prefix}{override.get_key_element()}={value}"
+
+
+def check_command_line(argv: Sequence[str]) -> None:
+    """Check a command line before Hydra starts any job, in one line per problem.
+
+    Group choices must exist, keys must exist, and every value of every sweep must pass
+    ``validate``: each sweep value is composed at least once (sweeps are walked side by side,
+    not as their full product), so a bad lambda in a multirun fails before the first job.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import ConfigCompositionException, OverrideParseException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides([a for a in argv if "=" in a])
+    except OverrideParseException:  # malformed: Hydra itself reports it
+        return
+    _check_group_choices(parsed)
+    user = [o for o in parsed if not o.key_or_group.startswith("hydra")]
+    values = [_values(o) for o in user]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        for i in range(max((len(v) for v in values), default=1)):
+            line = [_as_text(o, v[i % len(v)]) for o, v in zip(user, values, strict=True)]
+            try:
+                cfg = compose(config_name="train", overrides=line)
+            except ConfigCompositionException as err:
+                raise ConfigError(_composition_message(err)) from None
+            validate(cfg)
+
+
+def _composition_message(err: Exception) -> str:
+    """Hydra's multi-line composition error as one line (unknown keys get a hint)."""
+    cause = err.__cause__ or err
+    text = " ".join(str(err).split())
+    key = getattr(cause, "full_key", None)
+    if "not in struct" in str(cause) and key:
+        return f"{key}: unknown key (a typo? to add a new key use +{key}=...)"
+    return text

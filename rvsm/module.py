@@ -20,6 +20,10 @@ from torchmetrics.classification import MulticlassAccuracy
 from rvsm.penalties import Penalty
 
 
+class DivergedError(RuntimeError):
+    """The training loss became NaN or infinite; the step that produced it is not applied."""
+
+
 class RVSMModule(L.LightningModule):
     def __init__(
         self,
@@ -105,6 +109,11 @@ class RVSMModule(L.LightningModule):
         ce = F.cross_entropy(logits, y)
         gap = self.split_gap()
         loss = ce + 0.5 * self.beta * gap
+        if not torch.isfinite(loss):  # stop before the optimizer writes NaN into w and u
+            raise DivergedError(
+                f"train/loss is {loss.item()} at epoch {self.current_epoch}, "
+                f"step {self.global_step} (try a smaller model.optimizer.lr or splitting.beta)"
+            )
         self.accuracy["train_dense"](logits, y)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
         self.log("train/ce", ce, on_step=False, on_epoch=True)

@@ -148,4 +148,3 @@ class TL1(Penalty):
         out.arccos_().div_(3.0).cos_().mul_(v).mul_(2.0 / 3.0)
         out.add_(absw, alpha=1.0 / 3.0).sub_(2.0 * a / 3.0)
         out.masked_fill_(absw <= t, 0.0).copysign_(w)
-

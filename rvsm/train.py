@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from pathlib import Path
 
 import hydra
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rvsm.config_checks import ConfigError, check_group_choices, validate
+from rvsm.callbacks import StopAfterEpochs
+from rvsm.checkpointing import resolve_checkpoint
+from rvsm.config_checks import ConfigError, check_command_line, validate
 from rvsm.io import write_json
+from rvsm.module import DivergedError
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +79,64 @@ def summary_line(metrics: dict) -> str:
     )
 
 
+def _in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _fit_and_test(cfg: DictConfig, trainer: L.Trainer, model, datamodule, ckpt_path) -> dict:
+    """Fit (from ``ckpt_path`` if given), then test unless the run was stopped before the end."""
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    fit_s = time.perf_counter() - start
+    if not any(k.startswith("val/") for k in trainer.callback_metrics):
+        trainer.validate(model, datamodule=datamodule, verbose=False)  # resumed at the very end
+    metrics = {
+        **{k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")},
+        "time/fit_s": fit_s,
+    }
+    if 0 < trainer.max_epochs and trainer.current_epoch < trainer.max_epochs:
+        return {**metrics, "status": "stopped"}
+    (tested,) = trainer.test(model, datamodule=datamodule, verbose=False)
+    return {**metrics, **{k: float(v) for k, v in tested.items()}, "status": "ok"}
+
+
+def _report(cfg: DictConfig, metrics: dict, checkpoint: Path) -> None:
+    """One line on how the run ended; exits non-zero for a single run that did not finish."""
+    status, kept = metrics["status"], checkpoint if checkpoint.is_file() else "none"
+    if status == "ok":
+        print(summary_line(metrics), flush=True)
+    elif status == "stopped":
+        print(
+            f"rvsm: stopped after {metrics['epochs']} of {cfg.trainer.max_epochs} epochs; "
+            f"continue with the same command plus hydra.run.dir={cfg.paths.output_dir} "
+            "ckpt_path=last",
+            flush=True,
+        )
+    else:
+        print(
+            f"rvsm: error: run {status}: {metrics['error']}; metrics.json has status={status}; "
+            f"last good checkpoint: {kept}",
+            file=sys.stderr,
+            flush=True,
+        )
+        if not _in_multirun():
+            sys.exit(3)
+
+
 def train(cfg: DictConfig) -> float:
-    """Fit, test, write ``metrics.json`` in the run directory; return ``cfg.optimized_metric``."""
+    """Fit, test, write ``metrics.json`` in the run directory; return ``cfg.optimized_metric``.
+
+    A run that diverges (or, inside a multirun, crashes) still writes ``metrics.json`` with its
+    ``status`` and returns the finite ``cfg.failed_objective``, so a sweep goes on without it.
+    """
+    output_dir = Path(cfg.paths.output_dir)
     try:
         penalty, model, datamodule = build(cfg)
+        ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), output_dir)
         loggers = _instantiate_all(cfg.get("logger"))
         callbacks = _instantiate_all(cfg.get("callbacks"))
+        if cfg.get("stop_after_epochs"):
+            callbacks.append(StopAfterEpochs(cfg.stop_after_epochs))
         trainer = _make_trainer(cfg, loggers, callbacks)
     except (ValueError, InstantiationException) as err:
         _fail(err)
@@ -86,28 +144,31 @@ def train(cfg: DictConfig) -> float:
         resolved = OmegaConf.to_container(cfg, resolve=True)
         for logger in trainer.loggers:
             logger.log_hyperparams(resolved)
-        start = time.perf_counter()
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-        fit_s = time.perf_counter() - start
-        logged = trainer.callback_metrics.items()
-        last_val = {k: float(v) for k, v in logged if k.startswith("val/")}
-        (tested,) = trainer.test(model, datamodule=datamodule, verbose=False)
-        metrics = {
-            **last_val,
-            **{k: float(v) for k, v in tested.items()},
-            "time/fit_s": fit_s,
+        try:
+            metrics = _fit_and_test(cfg, trainer, model, datamodule, ckpt_path)
+        except DivergedError as err:
+            metrics = {"status": "diverged", "error": str(err)}
+        except Exception as err:
+            if not _in_multirun():
+                raise
+            log.exception("job failed")
+            metrics = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+        metrics.update(
             **penalty.describe(),
-            "beta": float(cfg.splitting.beta),
-            "split_layers": list(cfg.splitting.layers),
-            "seed": int(cfg.seed),
-            "data": datamodule.settings.kind,
-            "epochs": trainer.current_epoch,
-            "status": "ok",
-        }
+            beta=float(cfg.splitting.beta),
+            split_layers=list(cfg.splitting.layers),
+            seed=int(cfg.seed),
+            data=datamodule.settings.kind,
+            epochs=trainer.current_epoch,
+        )
+        objective = metrics.get(cfg.optimized_metric) if metrics["status"] == "ok" else None
+        if objective is None or not math.isfinite(objective):
+            objective = cfg.failed_objective
+        metrics["objective"] = float(objective)  # what the sweeper is given
         if trainer.is_global_zero:
-            write_json(Path(cfg.paths.output_dir) / "metrics.json", metrics)
-            print(summary_line(metrics), flush=True)
-        return float(metrics[cfg.optimized_metric])
+            write_json(output_dir / "metrics.json", metrics)
+            _report(cfg, metrics, output_dir / "checkpoints" / "last.ckpt")
+        return float(objective)
     finally:
         if any(type(lg).__name__ == "WandbLogger" for lg in trainer.loggers):
             import wandb
@@ -122,7 +183,7 @@ def _hydra_main(cfg: DictConfig) -> float:
 
 def main() -> None:
     try:
-        check_group_choices(sys.argv[1:])
+        check_command_line(sys.argv[1:])
     except ConfigError as err:
         _fail(err)
     _hydra_main()

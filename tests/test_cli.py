@@ -46,7 +46,7 @@ def test_smoke_run_writes_metrics_json(tmp_path, cache_dir, penalty_args, expect
     assert line and f"test/acc={metrics['test/acc']:.4f}" in line[-1]
     # a checkpoint with the auxiliary weights, the CSV log and the cached data exist on disk
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
-    assert (run_dir / "csv" / "metrics.csv").is_file()
+    assert (run_dir / "csv" / "version_0" / "metrics.csv").is_file()
     assert len(list(cache_dir.glob("*.npz"))) == 1
 
 
@@ -74,6 +74,13 @@ BAD_INPUTS = [
     (["model.optimizer.lr=-0.1"], "model.optimizer.lr"),
     (["data.synth.image_size=[4,64]"], "data.synth.image_size"),
     (["data.synth.fonts=[NoSuchFont]"], "data.synth.fonts"),
+    (["penalty.lamm=1e-5"], "penalty.lamm: unknown key"),
+    (["-m", "penalty.lam=1e-5,-1e-5"], "penalty.lam"),  # a bad value anywhere in a sweep
+    (["ckpt_path=last"], "ckpt_path=last: no checkpoint"),
+    (["ckpt_path=/no/such/file.ckpt"], "ckpt_path: no checkpoint file"),
+    (["stop_after_epochs=0"], "stop_after_epochs"),
+    (["data.synth.supersample=0"], "data.synth.supersample"),
+    (["trainer.max_epochs=0"], "trainer.max_epochs"),
 ]
 
 
@@ -112,7 +119,9 @@ def test_wandb_offline_run_holds_history_and_resolved_config(tmp_path, cache_dir
     assert result.returncode == 0, result.stderr[-3000:]
     (offline,) = (run_dir / "wandb").glob("offline-run-*")
     assert list(offline.glob("run-*.wandb"))
-    assert (run_dir / "csv" / "metrics.csv").is_file()  # the CSV logger stays on beside W&B
+    assert (
+        run_dir / "csv" / "version_0" / "metrics.csv"
+    ).is_file()  # the CSV logger stays on beside W&B
     wandb_cli = shutil.which("wandb", path=str(Path(sys.executable).parent))
     records = subprocess.run(
         [wandb_cli, "leet", "inspect", "--json", str(offline)],

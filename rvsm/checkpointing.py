@@ -1,0 +1,63 @@
+"""Checkpoints: written atomically, and found and checked before a resumed run starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from rvsm.config_checks import ConfigError
+from rvsm.io import atomic_open
+
+# What a Lightning checkpoint needs to resume the whole state (weights and u buffers, optimizer
+# and scheduler, loop position).
+REQUIRED_KEYS = ("state_dict", "optimizer_states", "lr_schedulers", "loops", "epoch")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, but never leaves a half-written file under the final name.
+
+    Lightning stages the bytes in the system temp folder and moves them over, which is a copy
+    (not a rename) when that folder is on another file system, so a kill mid-copy truncates
+    ``last.ckpt``. Here the bytes go to a temp file beside the target, fsync'd, then renamed.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None
+    ) -> None:
+        with atomic_open(path, "wb") as f:
+            torch.save(checkpoint, f)
+
+
+def resolve_checkpoint(ckpt_path: str | None, output_dir: Path) -> str | None:
+    """The checkpoint file a run resumes from, checked to be readable and complete.
+
+    ``last`` means ``<output_dir>/checkpoints/last.ckpt``: re-run a command with
+    ``hydra.run.dir=<folder of the interrupted run> ckpt_path=last`` to continue it.
+    """
+    if ckpt_path is None:
+        return None
+    if str(ckpt_path) == "last":
+        path = output_dir / "checkpoints" / "last.ckpt"
+        if not path.is_file():
+            raise ConfigError(
+                f"ckpt_path=last: no checkpoint at {path}; pass the interrupted run's folder "
+                "as hydra.run.dir=<folder> (or drop ckpt_path to start afresh)"
+            )
+    else:
+        path = Path(ckpt_path)
+        if not path.is_file():
+            raise ConfigError(f"ckpt_path: no checkpoint file at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # truncated zip, pickle garbage, permissions...
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(
+            f"ckpt_path: {path} is not a readable checkpoint (corrupted or truncated?): {first}"
+        ) from None
+    missing = [k for k in REQUIRED_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise ConfigError(f"ckpt_path: {path} is not a full training checkpoint (no {missing})")
+    return str(path)
