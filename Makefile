@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test lint bench clean
+.PHONY: train test lint bench sweep clean
 
 # (Re)install when the venv is missing or pyproject.toml changed. torch==2.13.0 takes the local
 # CPU wheel; pyproject keeps a range so a CUDA build already installed elsewhere is kept.
@@ -24,6 +24,17 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check rvsm tests experiments
 	$(VENV)/bin/ruff format --check rvsm tests experiments
+
+# l0, Tl1 and l1 over their grids (conf/experiment/sweep_*.yaml) x 3 seeds, then the report.
+# ARGS go to every job, e.g. ARGS="hydra/launcher=joblib"; a failed part does not stop the rest.
+SWEEP_DIR ?= logs/sweep/$(shell date +%Y-%m-%d_%H-%M-%S)
+sweep: $(STAMP)
+	status=0; for part in l0 tl1 l1; do \
+	  $(PY) -m rvsm.train -m experiment=sweep_$$part hydra.sweep.dir=$(SWEEP_DIR)/$$part $(ARGS) \
+	    || status=1; \
+	done; \
+	$(PY) -m rvsm.report $(SWEEP_DIR) --out $(SWEEP_DIR)/report || status=1; \
+	echo "sweep: $(SWEEP_DIR)"; exit $$status
 
 clean:
 	rm -rf outputs multirun .pytest_cache .ruff_cache

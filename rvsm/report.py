@@ -1,8 +1,10 @@
-"""Collect the ``metrics.json`` of runs under a folder into one table (Markdown and CSV).
+"""Collect the ``metrics.json`` of every run under a folder into tables and plots.
 
-``python -m rvsm.report <folder> [--out <stem>]`` prints the Markdown table; with ``--out`` it also
-writes ``<stem>.md`` and ``<stem>.csv``. Runs that have no ``metrics.json`` (failed or unfinished)
-are listed below the table, not dropped silently.
+``python -m rvsm.report <folder> [--out <stem>]`` prints the Markdown report and writes
+``<stem>.md``, ``<stem>.csv`` (one row per setting: mean +- std over seeds) and the PNG plots of
+``rvsm.plots``; ``<stem>`` defaults to ``<folder>/report``. Runs that did not finish (diverged,
+crashed, stopped, or killed before writing ``metrics.json``) are listed with their status, never
+dropped silently.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ import argparse
 import csv
 import io
 import json
+import statistics
 import sys
 from pathlib import Path
 
 from rvsm.io import atomic_open
 
-COLUMNS = (
+# Runs with the same values of these keys are one setting; their seeds are aggregated.
+SETTING = ("data", "penalty", "lam", "beta", "a", "split_layers")
+RUN_COLUMNS = (
     ("run", "run"),
     ("data", "data"),
     ("penalty", "penalty"),
@@ -30,19 +35,67 @@ COLUMNS = (
     ("FC sparsity", "test/sparsity_fc"),
     ("fit s", "time/fit_s"),
 )
+SETTING_COLUMNS = (
+    "data",
+    "penalty",
+    "lam",
+    "beta",
+    "a",
+    "split_layers",
+    "seeds",
+    "test_acc_mean",
+    "test_acc_std",
+    "sparsity_fc_mean",
+    "sparsity_fc_std",
+    "fit_s_mean",
+)
 
 
-def collect(root: Path) -> tuple[list[dict], list[Path]]:
-    """Metrics of each run under ``root`` (a folder holding ``.hydra/``), and the failed runs."""
-    rows, missing = [], []
+def collect(root: Path) -> tuple[list[dict], list[dict]]:
+    """Finished runs (status ok) and the others, for each run folder (one holding ``.hydra/``)."""
+    done, other = [], []
     for hydra_dir in sorted(root.rglob(".hydra")):
         run = hydra_dir.parent
+        name = str(run.relative_to(root)) or "."
         path = run / "metrics.json"
-        if path.is_file():
-            rows.append({"run": str(run.relative_to(root)) or ".", **json.loads(path.read_text())})
-        else:
-            missing.append(run)
-    return rows, missing
+        if not path.is_file():
+            other.append({"run": name, "dir": run, "status": "no metrics.json (killed or running)"})
+            continue
+        metrics = {"run": name, "dir": run, **json.loads(path.read_text())}
+        (done if metrics.get("status", "ok") == "ok" else other).append(metrics)
+    return done, other
+
+
+def _key(row: dict) -> tuple:
+    return tuple(tuple(row.get(k) or ()) if k == "split_layers" else row.get(k) for k in SETTING)
+
+
+def _mean_std(values: list[float]) -> tuple[float, float | None]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def aggregate(rows: list[dict]) -> list[dict]:
+    """One row per setting: seeds, and mean +- sample std of test accuracy, FC sparsity, time."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(_key(row), []).append(row)
+    out = []
+    for key, runs in sorted(groups.items(), key=lambda kv: [str(v) for v in kv[0]]):
+        acc = _mean_std([r["test/acc"] for r in runs])
+        sparsity = _mean_std([r["test/sparsity_fc"] for r in runs])
+        out.append(
+            {
+                **dict(zip(SETTING, key, strict=True)),
+                "split_layers": list(key[-1]),
+                "seeds": sorted(r["seed"] for r in runs),
+                "test_acc_mean": acc[0],
+                "test_acc_std": acc[1],
+                "sparsity_fc_mean": sparsity[0],
+                "sparsity_fc_std": sparsity[1],
+                "fit_s_mean": statistics.fmean(r["time/fit_s"] for r in runs),
+            }
+        )
+    return out
 
 
 def _fmt(value) -> str:
@@ -57,44 +110,72 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def markdown(rows: list[dict]) -> str:
-    lines = [
-        "| " + " | ".join(title for title, _ in COLUMNS) + " |",
-        "|" + " --- |" * len(COLUMNS),
-    ]
-    for row in rows:
-        lines.append("| " + " | ".join(_fmt(row.get(key)) for _, key in COLUMNS) + " |")
+def _pm(mean: float, std: float | None) -> str:
+    return _fmt(mean) if std is None else f"{mean:.4f} ± {std:.4f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
-def as_csv(rows: list[dict]) -> str:
+def markdown(settings: list[dict], runs: list[dict], other: list[dict]) -> str:
+    head = ["data", "penalty", "lam", "beta", "a", "layers", "seeds", "test acc", "FC sparsity"]
+    body = [
+        [_fmt(s[k]) for k in SETTING]
+        + [_fmt(s["seeds"])]
+        + [_pm(s["test_acc_mean"], s["test_acc_std"])]
+        + [_pm(s["sparsity_fc_mean"], s["sparsity_fc_std"]), _fmt(s["fit_s_mean"])]
+        for s in settings
+    ]
+    text = "## Settings (mean ± std over seeds)\n\n" + _table([*head, "fit s"], body)
+    text += "\n## Runs\n\n" + _table(
+        [title for title, _ in RUN_COLUMNS],
+        [[_fmt(r.get(key)) for _, key in RUN_COLUMNS] for r in runs],
+    )
+    if other:
+        text += "\n## Runs that did not finish\n\n" + _table(
+            ["run", "status", "error"],
+            [[r["run"], r["status"], str(r.get("error", "-")).replace("|", "/")] for r in other],
+        )
+    return text
+
+
+def as_csv(settings: list[dict]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow([key for _, key in COLUMNS])
-    for row in rows:
-        writer.writerow([_fmt(row.get(key)) for _, key in COLUMNS])
+    writer.writerow(SETTING_COLUMNS)
+    for s in settings:
+        writer.writerow(
+            [" ".join(map(str, s[k])) if isinstance(s[k], list) else s[k] for k in SETTING_COLUMNS]
+        )
     return buf.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rvsm.report", description=__doc__)
     parser.add_argument("folder", type=Path)
-    parser.add_argument("--out", type=Path, help="write <out>.md and <out>.csv as well")
+    parser.add_argument(
+        "--out", type=Path, help="stem of the files written (default: <folder>/report)"
+    )
     args = parser.parse_args(argv)
     if not args.folder.is_dir():
         print(f"rvsm: error: {args.folder} is not a folder", file=sys.stderr)
         return 2
-    rows, missing = collect(args.folder)
-    text = markdown(rows)
-    if missing:
-        text += "\nRuns without metrics.json (failed or unfinished): "
-        text += ", ".join(str(m.relative_to(args.folder)) for m in missing) + "\n"
+    runs, other = collect(args.folder)
+    settings = aggregate(runs)
+    text = markdown(settings, runs, other)
     print(text, end="")
-    if args.out:
-        with atomic_open(args.out.with_suffix(".md"), "w") as f:
-            f.write(text)
-        with atomic_open(args.out.with_suffix(".csv"), "w") as f:
-            f.write(as_csv(rows))
+    stem = args.out or args.folder / "report"
+    with atomic_open(stem.with_name(stem.name + ".md"), "w") as f:
+        f.write(text)
+    with atomic_open(stem.with_name(stem.name + ".csv"), "w") as f:
+        f.write(as_csv(settings))
+    from rvsm.plots import write_plots  # matplotlib only when plotting
+
+    for path in write_plots(settings, runs, stem):
+        print(f"wrote {path}")
     return 0
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +41,24 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def wandb_records(offline_run: Path) -> list[dict]:
+    """The records of an offline W&B run, read back by the wandb package's own CLI."""
+    wandb_cli = shutil.which("wandb", path=str(Path(sys.executable).parent))
+    out = subprocess.run(
+        [wandb_cli, "leet", "inspect", "--json", str(offline_run)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def wandb_history_keys(records: list[dict]) -> set[str]:
+    keys: set[str] = set()
+    for rec in records:
+        if rec.get("type") == "history":
+            keys |= set(rec["history"]["item"])
+    return keys

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.helpers import TINY_DATA, run_cli
+from tests.helpers import TINY_DATA, run_cli, wandb_history_keys, wandb_records
 
 REQUIRED = (
     "test/acc",
@@ -109,34 +109,17 @@ def test_ddp_simulated_on_cpu(tmp_path, cache_dir):
 
 def test_wandb_offline_run_holds_history_and_resolved_config(tmp_path, cache_dir):
     """logger=wandb without an account: an offline run that the wandb package reads back."""
-    import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
-
     run_dir = tmp_path / "run"
     result = run_cli([*TINY_DATA, "logger=wandb", f"hydra.run.dir={run_dir}"], tmp_path, cache_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     (offline,) = (run_dir / "wandb").glob("offline-run-*")
     assert list(offline.glob("run-*.wandb"))
-    assert (
-        run_dir / "csv" / "version_0" / "metrics.csv"
-    ).is_file()  # the CSV logger stays on beside W&B
-    wandb_cli = shutil.which("wandb", path=str(Path(sys.executable).parent))
-    records = subprocess.run(
-        [wandb_cli, "leet", "inspect", "--json", str(offline)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout.splitlines()
-    parsed = [json.loads(r) for r in records if r.startswith("{")]
-    logged = set()
-    for rec in parsed:
-        if rec.get("type") == "history":
-            logged |= set(rec["history"]["item"])
+    # the CSV logger stays on beside W&B
+    assert (run_dir / "csv" / "version_0" / "metrics.csv").is_file()
+    records = wandb_records(offline)
+    logged = wandb_history_keys(records)
     assert {"val/acc", "val/acc_dense", "val/sparsity_fc", "test/acc", "train/loss_epoch"} <= logged
-    config = [r["config"]["update"] for r in parsed if r.get("type") == "config"]
+    config = [r["config"]["update"] for r in records if r.get("type") == "config"]
     assert any(c.get("splitting", {}).get("beta") == 0.1 for c in config)
 
 

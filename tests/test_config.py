@@ -17,8 +17,41 @@ EXPECTED = {
 }
 
 
+SWEEPS = {
+    "sweep_l0": ("l0", {"penalty.lam": "1e-5,2e-5", "seed": "1,2,3"}),
+    "sweep_tl1": (
+        "tl1",
+        {"penalty.lam": "1.8e-5,3.6e-5", "penalty.a": "0.01,0.03", "seed": "1,2,3"},
+    ),
+    "sweep_l1": ("l1", {"penalty.lam": "0.0014", "seed": "1,2,3"}),  # one value: a YAML float
+}
+
+
 def test_every_preset_is_expected_here():
-    assert set(group_options("experiment")) == set(EXPECTED)
+    assert set(group_options("experiment")) == set(EXPECTED) | set(SWEEPS)
+
+
+@pytest.mark.parametrize("name", sorted(SWEEPS))
+def test_sweep_presets_hold_their_grid_on_fixed_data(name):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            config_name="train", overrides=[f"experiment={name}"], return_hydra_config=True
+        )
+    penalty, grid = SWEEPS[name]
+    assert cfg.penalty._target_.endswith({"l0": "L0", "tl1": "TL1", "l1": "L1"}[penalty])
+    assert {k: str(v) for k, v in cfg.hydra.sweeper.params.items()} == grid
+    assert cfg.data.seed == 12345  # seeds move init and batch order, not the data
+
+
+@pytest.mark.parametrize(
+    "launcher,target", [("joblib", "JoblibLauncher"), ("slurm", "SlurmLauncher")]
+)
+def test_parallel_and_slurm_launchers_compose(launcher, target):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            config_name="train", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True
+        )
+    assert cfg.hydra.launcher._target_.endswith(target)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -141,6 +141,8 @@ def test_huge_learning_rate_in_a_multirun_gives_finite_objective_and_other_jobs_
     assert diverged["status"] == "diverged" and "train/loss is nan" in diverged["error"]
     assert diverged["objective"] == 0.0 and ok["objective"] == ok["test/acc"]  # sweeper's value
     assert "rvsm: error: run diverged" in result.stderr
+    report = run_cli([str(sweep_dir)], workdir, cache, module="rvsm.report")
+    assert report.returncode == 0 and "| 1 | diverged | train/loss is nan" in report.stdout
 
 
 @pytest.mark.parametrize(
