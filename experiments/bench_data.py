@@ -16,9 +16,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
 
+from rvsm.data import cache
+from rvsm.data.datamodule import TremorTextDataModule
 from rvsm.data.render import render
 from rvsm.data.synth import KINDS, SynthSettings, render_pair, sample_scene
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def time_pairs(settings: SynthSettings, pairs: int, first: int) -> float:
@@ -37,6 +42,30 @@ def time_plain(settings: SynthSettings, pairs: int, first: int) -> float:
         for _ in range(2):
             render(scene.paths, scene.filled, scene.width, size, ss)
     return 2 * pairs / (time.perf_counter() - start)
+
+
+def cache_hit(repeats: int = 5) -> str:
+    """Wall time to read and checksum the default data set (as ``make train`` does)."""
+    conf = OmegaConf.load(ROOT / "conf" / "data" / "mixed.yaml")
+    cache_dir = os.environ.get("RVSM_CACHE_DIR", ROOT / ".cache" / "data")
+    dm = TremorTextDataModule(
+        synth=OmegaConf.to_container(conf.synth),
+        n_pairs=conf.n_pairs,
+        seed=12345,
+        cache_dir=cache_dir,
+    )
+    if not dm.cache_path.is_file():
+        return f"Cache hit: not measured, no default cache at {dm.cache_path} (run make train)."
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        arrays = cache.load(dm.cache_path)
+        times.append(time.perf_counter() - start)
+    n = len(arrays["labels"])
+    return (
+        f"Cache hit (default data, {n} images, {dm.cache_path.stat().st_size / 1e6:.0f} MB, "
+        f"read and checksummed): median {statistics.median(times):.2f} s of {repeats}."
+    )
 
 
 def main() -> None:
@@ -59,6 +88,7 @@ def main() -> None:
         plain = [time_plain(settings, args.pairs, r * args.pairs) for r in range(args.repeats)]
         f, p = statistics.median(full), statistics.median(plain)
         lines.append(f"| {kind} | {f:.0f} | {p:.0f} | {f / p:.2f} |")
+    lines += ["", cache_hit()]
     text = "\n".join(lines) + "\n"
     print(text)
     Path(__file__).with_name("bench_data.md").write_text(text)

@@ -16,7 +16,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rvsm.callbacks import StopAfterEpochs
+from rvsm.callbacks import StageTimer, StopAfterEpochs
 from rvsm.checkpointing import resolve_checkpoint
 from rvsm.config_checks import ConfigError, check_command_line, validate
 from rvsm.io import write_json
@@ -85,6 +85,8 @@ def _in_multirun() -> bool:
 
 def _fit_and_test(cfg: DictConfig, trainer: L.Trainer, model, datamodule, ckpt_path) -> dict:
     """Fit (from ``ckpt_path`` if given), then test unless the run was stopped before the end."""
+    timer = StageTimer()
+    trainer.callbacks.append(timer)
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     fit_s = time.perf_counter() - start
@@ -93,10 +95,13 @@ def _fit_and_test(cfg: DictConfig, trainer: L.Trainer, model, datamodule, ckpt_p
     metrics = {
         **{k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")},
         "time/fit_s": fit_s,
+        **{f"time/{stage}_s": s for stage, s in timer.seconds.items()},
     }
     if 0 < trainer.max_epochs and trainer.current_epoch < trainer.max_epochs:
         return {**metrics, "status": "stopped"}
+    start = time.perf_counter()
     (tested,) = trainer.test(model, datamodule=datamodule, verbose=False)
+    metrics["time/test_s"] = time.perf_counter() - start
     return {**metrics, **{k: float(v) for k, v in tested.items()}, "status": "ok"}
 
 
