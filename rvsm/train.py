@@ -145,6 +145,7 @@ def train(cfg: DictConfig) -> float:
         trainer = _make_trainer(cfg, loggers, callbacks)
     except (ValueError, InstantiationException) as err:
         _fail(err)
+    metrics = {"status": "failed"}
     try:
         resolved = OmegaConf.to_container(cfg, resolve=True)
         for logger in trainer.loggers:
@@ -178,7 +179,7 @@ def train(cfg: DictConfig) -> float:
         if any(type(lg).__name__ == "WandbLogger" for lg in trainer.loggers):
             import wandb
 
-            wandb.finish()
+            wandb.finish(exit_code=0 if metrics["status"] in ("ok", "stopped") else 1)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
