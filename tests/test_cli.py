@@ -81,6 +81,7 @@ BAD_INPUTS = [
     (["stop_after_epochs=0"], "stop_after_epochs"),
     (["data.synth.supersample=0"], "data.synth.supersample"),
     (["trainer.max_epochs=0"], "trainer.max_epochs"),
+    (["data.cache_dir=/dev/null/cache"], "data.cache_dir: cannot create or write"),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -107,6 +108,14 @@ class TremorTextDataModule(L.LightningDataModule):
                     get_font(name)
                 except ValueError as err:
                     raise ValueError(f"{key}: unknown font {name!r} ({err})") from None
+        folder = self.cache_path.parent
+        while not folder.exists():
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise ValueError(
+                f"data.cache_dir: cannot create or write {self.cache_path.parent} "
+                f"({folder} is not a writable folder); set paths.cache_dir or RVSM_CACHE_DIR"
+            )
         if self.batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {self.batch_size}")
         if min(self.n_pairs["train"], self.n_pairs["val"], self.n_pairs["test"]) < 1:
