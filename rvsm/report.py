@@ -13,6 +13,7 @@ import argparse
 import csv
 import io
 import json
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -51,10 +52,15 @@ SETTING_COLUMNS = (
 )
 
 
+def _natural(path: Path) -> list:
+    """Sort key that puts job 2 before job 10."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
+
+
 def collect(root: Path) -> tuple[list[dict], list[dict]]:
     """Finished runs (status ok) and the others, for each run folder (one holding ``.hydra/``)."""
     done, other = [], []
-    for hydra_dir in sorted(root.rglob(".hydra")):
+    for hydra_dir in sorted(root.rglob(".hydra"), key=_natural):
         run = hydra_dir.parent
         name = str(run.relative_to(root)) or "."
         path = run / "metrics.json"
