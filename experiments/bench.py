@@ -40,10 +40,6 @@ BATCH, STEPS, REPEATS = 64, 60, 5
 PENALTIES = {"none": NoPenalty(), "l0": L0(1e-5), "tl1": TL1(1.8e-5, 0.01)}
 
 
-def timed(fn, repeats: int = REPEATS, warmup: int = 1) -> float:
-    return interleaved({"fn": fn}, repeats, warmup)["fn"]
-
-
 def interleaved(fns: dict, repeats: int = REPEATS, warmup: int = 1) -> dict[str, float]:
     """Median seconds of each function, timed round-robin: one call of each per repeat."""
     for fn in fns.values():

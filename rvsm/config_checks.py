@@ -144,9 +144,11 @@ def check_command_line(argv: Sequence[str]) -> None:
         return
     _check_group_choices(parsed)
     user = [o for o in parsed if not o.key_or_group.startswith("hydra")]
+    if not user:  # the config as written: each job's validate() checks it, no need to compose
+        return
     values = [_values(o) for o in user]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        for i in range(max((len(v) for v in values), default=1)):
+        for i in range(max(len(v) for v in values)):
             line = [_as_text(o, v[i % len(v)]) for o, v in zip(user, values, strict=True)]
             try:
                 cfg = compose(config_name="train", overrides=line)

@@ -73,7 +73,11 @@ def collect(root: Path) -> tuple[list[dict], list[dict]]:
 
 
 def _key(row: dict) -> tuple:
-    return tuple(tuple(row.get(k) or ()) if k == "split_layers" else row.get(k) for k in SETTING)
+    return tuple(_freeze(row.get(k)) for k in SETTING)
+
+
+def _freeze(value):
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _mean_std(values: list[float]) -> tuple[float, float | None]:
@@ -91,8 +95,10 @@ def aggregate(rows: list[dict]) -> list[dict]:
         sparsity = _mean_std([r["test/sparsity_fc"] for r in runs])
         out.append(
             {
-                **dict(zip(SETTING, key, strict=True)),
-                "split_layers": list(key[-1]),
+                **{
+                    k: list(v) if isinstance(v, tuple) else v
+                    for k, v in zip(SETTING, key, strict=True)
+                },
                 "seeds": sorted(r["seed"] for r in runs),
                 "test_acc_mean": acc[0],
                 "test_acc_std": acc[1],

@@ -83,10 +83,8 @@ def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def _fit_and_test(cfg: DictConfig, trainer: L.Trainer, model, datamodule, ckpt_path) -> dict:
+def _fit_and_test(trainer: L.Trainer, model, datamodule, ckpt_path, timer: StageTimer) -> dict:
     """Fit (from ``ckpt_path`` if given), then test unless the run was stopped before the end."""
-    timer = StageTimer()
-    trainer.callbacks.append(timer)
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     fit_s = time.perf_counter() - start
@@ -142,6 +140,8 @@ def train(cfg: DictConfig) -> float:
         callbacks = _instantiate_all(cfg.get("callbacks"))
         if cfg.get("stop_after_epochs"):
             callbacks.append(StopAfterEpochs(cfg.stop_after_epochs))
+        timer = StageTimer()
+        callbacks.append(timer)
         trainer = _make_trainer(cfg, loggers, callbacks)
     except (ValueError, InstantiationException) as err:
         _fail(err)
@@ -151,7 +151,7 @@ def train(cfg: DictConfig) -> float:
         for logger in trainer.loggers:
             logger.log_hyperparams(resolved)
         try:
-            metrics = _fit_and_test(cfg, trainer, model, datamodule, ckpt_path)
+            metrics = _fit_and_test(trainer, model, datamodule, ckpt_path, timer)
         except DivergedError as err:
             metrics = {"status": "diverged", "error": str(err)}
         except Exception as err:
