@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from rvsm.module import RVSMModule
+from rvsm.methods.rvsm import RVSM
+from rvsm.module import SparseModule
 from rvsm.nets import TremorCNN
 from rvsm.penalties import L0, L1, TL1, NoPenalty
 
@@ -62,10 +63,10 @@ def batches() -> DataLoader:
     return DataLoader(TensorDataset(x, y), batch_size=BATCH)
 
 
-def make_module(penalty) -> RVSMModule:
+def make_module(penalty) -> SparseModule:
     torch.manual_seed(0)
     optimizer = lambda params: torch.optim.Adam(params, lr=1e-3)  # noqa: E731
-    return RVSMModule(TremorCNN(), penalty, beta=0.1, optimizer=optimizer)
+    return SparseModule(TremorCNN(), RVSM(penalty, beta=0.1), optimizer=optimizer)
 
 
 def lightning_fit(penalty, accelerator: str = "cpu") -> None:

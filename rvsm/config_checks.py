@@ -43,6 +43,11 @@ RULES: tuple[Rule, ...] = (
     Rule("penalty.lam", lambda v: _number(v) and v >= 0, "a number >= 0"),
     Rule("penalty.a", lambda v: _number(v) and v > 0, "a number > 0"),
     Rule("splitting.beta", lambda v: _number(v) and v > 0, "a number > 0"),
+    Rule("splitting.beta_growth", lambda v: _number(v) and v > 0, "a number > 0 (1.0 = fixed)"),
+    Rule("splitting.beta_max", lambda v: _number(v) and v > 0, "a number > 0 (or null)"),
+    Rule("splitting.keep_threshold", lambda v: isinstance(v, bool), "true or false"),
+    Rule("splitting.sync_every_epoch", lambda v: isinstance(v, bool), "true or false"),
+    Rule("splitting.finetune_epochs", lambda v: _int(v) and v >= 0, "an integer >= 0"),
     Rule(
         "splitting.layers",
         lambda v: isinstance(v, Sequence) and all(isinstance(x, str) for x in v),
@@ -83,6 +88,19 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+def _between_keys(cfg: DictConfig) -> str | None:
+    """Checks that involve two keys; the message of the first that fails, else None."""
+    split = cfg.get("splitting") or {}
+    beta, beta_max = split.get("beta"), split.get("beta_max")
+    if beta_max is not None and beta is not None and beta_max < beta:
+        return f"splitting.beta_max must be >= splitting.beta ({beta}), got {beta_max}"
+    epochs = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
+    finetune = split.get("finetune_epochs")
+    if finetune and epochs is not None and epochs != -1 and finetune >= epochs:
+        return f"splitting.finetune_epochs must be < trainer.max_epochs ({epochs}), got {finetune}"
+    return None
+
+
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first setting in ``RULES`` that is present and out of range."""
     for rule in RULES:
@@ -97,6 +115,9 @@ def validate(cfg: DictConfig) -> None:
             ok = False
         if not ok:
             raise ConfigError(f"{rule.key} must be {rule.expected}, got {value!r}")
+    message = _between_keys(cfg)
+    if message:
+        raise ConfigError(message)
 
 
 def group_options(group: str) -> list[str]:

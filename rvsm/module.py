@@ -1,9 +1,10 @@
-"""LightningModule that trains a network by the Relaxed Variable Splitting Method.
+"""LightningModule that trains the CNN and lets one sparsifying method make its split layers sparse.
 
-Loss seen by the optimizer:  f(w) + beta/2 * sum_layers ||w - u||^2   (u constant)
-After every optimizer step:  u <- prox(w; lam/beta)                    (``refresh_u``)
-Evaluation uses the sparse network: u in place of w in the split layers. The dense accuracy
-(w itself) is reported beside it.
+The module orchestrates: loss = cross-entropy + ``method.loss()``, ``method.after_step`` after
+every optimizer step, ``method.on_epoch_end`` after each epoch's validation (before its
+checkpoint). The method lives in ``rvsm/methods/``; RVSM's step is in ``rvsm/methods/rvsm.py``.
+Validation and test evaluate the sparse network (the method's evaluated weights in the split
+layers) and, where the method trains a different dense network, report it as ``*/acc_dense``.
 """
 
 from __future__ import annotations
@@ -17,27 +18,25 @@ from torch import nn
 from torch.func import functional_call
 from torchmetrics.classification import MulticlassAccuracy
 
-from rvsm.penalties import Penalty
+from rvsm.methods import SparsityMethod
 
 
 class DivergedError(RuntimeError):
     """The training loss became NaN or infinite; the step that produced it is not applied."""
 
 
-class RVSMModule(L.LightningModule):
+class SparseModule(L.LightningModule):
     def __init__(
         self,
         net: nn.Module,
-        penalty: Penalty,
-        beta: float,
+        method: SparsityMethod,
         split_layers: Sequence[str] = ("fc",),
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["net", "penalty", "optimizer", "scheduler"], logger=False)
+        self.save_hyperparameters(ignore=["net", "method", "optimizer", "scheduler"], logger=False)
         self.net = net.to(memory_format=torch.channels_last)
-        self.penalty, self.beta = penalty, float(beta)
         self.make_optimizer = optimizer or torch.optim.Adam
         self.make_scheduler = scheduler
         self.layers = dict(net.weighted_layers())
@@ -48,43 +47,30 @@ class RVSMModule(L.LightningModule):
                 f"choose from {sorted(self.layers)}"
             )
         self.split_layers = tuple(split_layers)
-        for name in self.split_layers:
-            w = self.layers[name].weight.detach()
-            self.register_buffer(f"u_{name}", penalty.prox(w, self.beta))  # prox checks beta
-        # training accuracy is that of w (the network being optimized); val/test report both
-        names = ["train_dense"] + [f"{s}_{k}" for s in ("val", "test") for k in ("sparse", "dense")]
+        self.method = method
+        method.bind({name: self.layers[name] for name in self.split_layers})
+        # training accuracy is that of the network being optimized; val/test report the sparse
+        # (evaluated) network and, where the method has one, its dense twin
+        names = ["fit"] + [f"{s}_{k}" for s in ("val", "test") for k in ("sparse", "dense")]
         self.accuracy = nn.ModuleDict(
             {name: MulticlassAccuracy(num_classes=2, average="micro") for name in names}
         )
 
-    # ---- the RVSM pieces -------------------------------------------------------------------
-    def u(self, layer: str) -> torch.Tensor:
-        return getattr(self, f"u_{layer}")
-
-    def split_gap(self) -> torch.Tensor:
-        """sum over split layers of ||w - u||^2 (u is a buffer, so no gradient flows into it)."""
-        gap = torch.zeros((), device=self.device)
-        for name in self.split_layers:
-            gap = gap + (self.layers[name].weight - self.u(name)).pow(2).sum()
-        return gap
-
-    @torch.no_grad()
-    def refresh_u(self) -> None:
-        """The splitting step: u <- prox(w), element-wise, for each split layer."""
-        for name in self.split_layers:
-            self.u(name).copy_(self.penalty.prox(self.layers[name].weight, self.beta))
-
+    # ---- the evaluated network -------------------------------------------------------------
     def sparse_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The network with u in place of the split layers' weights; w is left untouched."""
-        swapped = {f"{name}.weight": self.u(name) for name in self.split_layers}
+        """The network with the method's evaluated weights in the split layers; w untouched."""
+        return self._forward_with(self.method.evaluated_weights(), x)
+
+    def _forward_with(self, weights: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        if not weights:
+            return self.net(x)
+        swapped = {f"{name}.weight": w for name, w in weights.items()}
         return functional_call(self.net, swapped, (x,))
 
     def evaluated_weights(self) -> dict[str, torch.Tensor]:
         """Each layer's weight as the evaluated (sparse) network uses it."""
-        return {
-            name: self.u(name) if name in self.split_layers else layer.weight
-            for name, layer in self.layers.items()
-        }
+        split = self.method.evaluated_weights()
+        return {name: split.get(name, layer.weight) for name, layer in self.layers.items()}
 
     def sparsity(self) -> dict[str, float]:
         """Fractions of exact zeros: per split layer, in the FC layer, and over all split layers."""
@@ -100,40 +86,42 @@ class RVSMModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.sparse_forward(x)
 
-    def on_fit_start(self) -> None:
-        self.refresh_u()
+    def on_train_start(self) -> None:
+        self.method.on_train_start(self.current_epoch)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        logits = self.net(x)
+        logits = self._forward_with(self.method.training_weights(), x)
         ce = F.cross_entropy(logits, y)
-        gap = self.split_gap()
-        loss = ce + 0.5 * self.beta * gap
-        if not torch.isfinite(loss):  # stop before the optimizer writes NaN into w and u
+        loss = ce + self.method.loss()
+        if not torch.isfinite(loss):  # stop before the optimizer writes NaN into the weights
             raise DivergedError(
                 f"train/loss is {loss.item()} at epoch {self.current_epoch}, "
                 f"step {self.global_step} (try a smaller model.optimizer.lr or splitting.beta)"
             )
-        self.accuracy["train_dense"](logits, y)
+        self.accuracy["fit"](logits, y)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
         self.log("train/ce", ce, on_step=False, on_epoch=True)
-        self.log(
-            "train/acc", self.accuracy["train_dense"], on_step=False, on_epoch=True, prog_bar=True
-        )
-        self.log("train/w_minus_u", gap.detach().sqrt(), on_step=True, on_epoch=False)
+        self.log("train/acc", self.accuracy["fit"], on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        self.refresh_u()
+        self.method.after_step(self.global_step, self.trainer.estimated_stepping_batches)
+
+    def on_train_epoch_end(self) -> None:
+        for key, value in self.method.epoch_log().items():
+            self.log(f"train/{key}", value)
+        self.method.on_epoch_end(self.current_epoch, self.trainer.max_epochs)
 
     def _evaluate(self, batch, stage: str) -> None:
         x, y = batch
-        sparse_logits, dense_logits = self.sparse_forward(x), self.net(x)
+        sparse_logits = self.sparse_forward(x)
         self.accuracy[f"{stage}_sparse"](sparse_logits, y)
-        self.accuracy[f"{stage}_dense"](dense_logits, y)
         self.log(f"{stage}/loss", F.cross_entropy(sparse_logits, y), sync_dist=True)
         self.log(f"{stage}/acc", self.accuracy[f"{stage}_sparse"], prog_bar=True)
-        self.log(f"{stage}/acc_dense", self.accuracy[f"{stage}_dense"])
+        if self.method.dense_twin:
+            self.accuracy[f"{stage}_dense"](self.net(x), y)
+            self.log(f"{stage}/acc_dense", self.accuracy[f"{stage}_dense"])
 
     def _log_sparsity(self, stage: str) -> None:
         for key, value in self.sparsity().items():

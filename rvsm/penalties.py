@@ -35,6 +35,10 @@ class Penalty:
     def prox(self, w: torch.Tensor, beta: float) -> torch.Tensor:
         raise NotImplementedError
 
+    def threshold(self, beta: float) -> float:
+        """|w| at or below which prox(w) = 0."""
+        raise NotImplementedError
+
     def describe(self) -> dict[str, float | str | None]:
         """The settings that identify this penalty in logs and ``metrics.json``."""
         return {"penalty": self.name, "lam": self.lam, "a": None}
@@ -61,6 +65,10 @@ class NoPenalty(Penalty):
         _check_beta(beta)
         return w.clone()
 
+    def threshold(self, beta: float) -> float:
+        _check_beta(beta)
+        return 0.0
+
 
 class L0(Penalty):
     """P(u) = [u != 0]; prox is hard thresholding at sqrt(2 lam / beta)."""
@@ -72,8 +80,11 @@ class L0(Penalty):
 
     def prox(self, w: torch.Tensor, beta: float) -> torch.Tensor:
         _check_beta(beta)
-        threshold = math.sqrt(2.0 * self.lam / beta)
-        return torch.where(w.abs() > threshold, w, torch.zeros_like(w))
+        return torch.where(w.abs() > self.threshold(beta), w, torch.zeros_like(w))
+
+    def threshold(self, beta: float) -> float:
+        _check_beta(beta)
+        return math.sqrt(2.0 * self.lam / beta)
 
 
 class L1(Penalty):
@@ -86,7 +97,11 @@ class L1(Penalty):
 
     def prox(self, w: torch.Tensor, beta: float) -> torch.Tensor:
         _check_beta(beta)
-        return torch.sign(w) * torch.clamp(w.abs() - self.lam / beta, min=0.0)
+        return torch.sign(w) * torch.clamp(w.abs() - self.threshold(beta), min=0.0)
+
+    def threshold(self, beta: float) -> float:
+        _check_beta(beta)
+        return self.lam / beta
 
 
 class TL1(Penalty):
@@ -114,7 +129,6 @@ class TL1(Penalty):
         return self.lam * ((a + 1.0) * absu / (a + absu)).sum()
 
     def threshold(self, beta: float) -> float:
-        """|w| at or below which prox(w) = 0."""
         _check_beta(beta)
         a, lam = self.a, self.lam / beta
         if lam <= a * a / (2.0 * (a + 1.0)):

@@ -54,28 +54,33 @@ def _instantiate_all(node: DictConfig | None) -> list:
 
 
 def build(cfg: DictConfig):
-    """Check the config and build penalty, model and data module (no data is generated here)."""
+    """Check the config and build method, model and data module (no data is generated here)."""
     validate(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    penalty = instantiate(cfg.penalty)
-    model = instantiate(
-        cfg.model,
-        penalty=penalty,
-        beta=cfg.splitting.beta,
-        split_layers=list(cfg.splitting.layers),
-    )
+    method = instantiate(cfg.method)
+    model = instantiate(cfg.model, method=method, split_layers=list(cfg.splitting.layers))
     datamodule = instantiate(cfg.data)
-    return penalty, model, datamodule
+    return method, model, datamodule
+
+
+# settings named in the summary line, when the method has them
+SUMMARY_KEYS = ("penalty", "lam", "beta", "a", "sparsity_target")
+
+
+def _short(value) -> str:
+    return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def summary_line(metrics: dict) -> str:
-    a = "-" if metrics["a"] is None else f"{metrics['a']:g}"
+    settings = " ".join(f"{k}={_short(metrics[k])}" for k in SUMMARY_KEYS if k in metrics)
+    results = " ".join(
+        f"{k}={metrics[k]:.4f}"
+        for k in ("test/acc", "test/acc_dense", "test/sparsity_fc", "test/sparsity")
+        if k in metrics
+    )
     return (
-        f"rvsm: penalty={metrics['penalty']} lam={metrics['lam']:g} beta={metrics['beta']:g} a={a} "
-        f"seed={metrics['seed']} | test/acc={metrics['test/acc']:.4f} "
-        f"test/acc_dense={metrics['test/acc_dense']:.4f} "
-        f"test/sparsity_fc={metrics['test/sparsity_fc']:.4f} "
-        f"test/sparsity={metrics['test/sparsity']:.4f} | fit {metrics['time/fit_s']:.1f}s"
+        f"rvsm: method={metrics['method']} {settings} seed={metrics['seed']} | {results} "
+        f"| fit {metrics['time/fit_s']:.1f}s"
     )
 
 
@@ -134,7 +139,7 @@ def train(cfg: DictConfig) -> float:
     """
     output_dir = Path(cfg.paths.output_dir)
     try:
-        penalty, model, datamodule = build(cfg)
+        method, model, datamodule = build(cfg)
         ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), output_dir)
         loggers = _instantiate_all(cfg.get("logger"))
         callbacks = _instantiate_all(cfg.get("callbacks"))
@@ -160,8 +165,7 @@ def train(cfg: DictConfig) -> float:
             log.exception("job failed")
             metrics = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
         metrics.update(
-            **penalty.describe(),
-            beta=float(cfg.splitting.beta),
+            **method.describe(),
             split_layers=list(cfg.splitting.layers),
             seed=int(cfg.seed),
             data=datamodule.settings.kind,

@@ -42,7 +42,7 @@ def test_smoke_run_writes_metrics_json(tmp_path, cache_dir, penalty_args, expect
     assert (metrics["penalty"], metrics["lam"], metrics["a"]) == expected
     assert metrics["beta"] == 0.02 and metrics["seed"] == 7
     # the summary line is printed, with the same numbers
-    line = [ln for ln in result.stdout.splitlines() if ln.startswith("rvsm: penalty=")]
+    line = [ln for ln in result.stdout.splitlines() if ln.startswith("rvsm: method=rvsm penalty=")]
     assert line and f"test/acc={metrics['test/acc']:.4f}" in line[-1]
     # a checkpoint with the auxiliary weights, the CSV log and the cached data exist on disk
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
@@ -58,7 +58,9 @@ def test_sparsity_reported_is_fraction_of_zeros_in_checkpointed_u(tmp_path, cach
     result = run_cli(args, cwd=tmp_path, cache_dir=cache_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    u = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]["u_fc"]
+    u = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"][
+        "method.u_fc"
+    ]
     assert metrics["test/sparsity_fc"] == pytest.approx((u == 0).float().mean().item())
     assert metrics["test/sparsity_fc"] > 0.5  # threshold sqrt(2e-3) ~ 0.045 zeroes most of fc
 
@@ -81,6 +83,11 @@ BAD_INPUTS = [
     (["stop_after_epochs=0"], "stop_after_epochs"),
     (["data.synth.supersample=0"], "data.synth.supersample"),
     (["trainer.max_epochs=0"], "trainer.max_epochs"),
+    (["splitting.beta_growth=0"], "splitting.beta_growth"),
+    (["splitting.beta_max=0.05"], "splitting.beta_max"),  # below splitting.beta = 0.1
+    (["splitting.finetune_epochs=-1"], "splitting.finetune_epochs"),
+    (["trainer.max_epochs=3", "splitting.finetune_epochs=3"], "splitting.finetune_epochs"),
+    (["splitting.sync_every_epoch=maybe"], "splitting.sync_every_epoch"),
     (["data.cache_dir=/dev/null/cache"], "data.cache_dir: cannot create or write"),
 ]
 
@@ -105,7 +112,9 @@ def test_ddp_simulated_on_cpu(tmp_path, cache_dir):
     assert (run_dir / "train_ddp_process_1.log").is_file()  # the second rank ran
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 0.0 <= metrics["test/acc"] <= 1.0 and metrics["status"] == "ok"
-    assert sum(ln.startswith("rvsm: penalty=") for ln in result.stdout.splitlines()) == 1
+    assert (
+        sum(ln.startswith("rvsm: method=rvsm penalty=") for ln in result.stdout.splitlines()) == 1
+    )
 
 
 def test_wandb_offline_run_holds_history_and_resolved_config(tmp_path, cache_dir):

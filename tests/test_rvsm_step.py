@@ -6,7 +6,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from rvsm.module import RVSMModule
+from rvsm.methods.rvsm import RVSM
+from rvsm.module import SparseModule
 from rvsm.nets import TremorCNN
 from rvsm.penalties import L0, TL1
 
@@ -25,7 +26,7 @@ class RecordAfterBatch(L.Callback):
 
     def _record(self, module) -> None:
         w = {n: module.layers[n].weight.detach().clone() for n in module.split_layers}
-        u = {n: module.u(n).clone() for n in module.split_layers}
+        u = {n: module.method.u(n).clone() for n in module.split_layers}
         self.records.append((w, u))
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
@@ -43,16 +44,17 @@ def tiny_loader(n: int = 48) -> DataLoader:
     return DataLoader(TensorDataset(x, y), batch_size=16)
 
 
-def make_module(penalty, layers=("conv3", "fc")) -> RVSMModule:
+def make_module(penalty, layers=("conv3", "fc"), **schedule) -> SparseModule:
     torch.manual_seed(0)
     net = TremorCNN(image_size=(16, 32), channels=(4, 4, 8))
     optimizer = lambda params: torch.optim.SGD(params, lr=0.5)  # noqa: E731
-    return RVSMModule(net, penalty, beta=BETA, split_layers=layers, optimizer=optimizer)
+    method = RVSM(penalty, beta=BETA, **schedule)
+    return SparseModule(net, method, split_layers=layers, optimizer=optimizer)
 
 
 def fit(module, callbacks=(), **kwargs) -> L.Trainer:
+    kwargs.setdefault("max_epochs", 1)
     trainer = L.Trainer(
-        max_epochs=1,
         accelerator="cpu",
         logger=False,
         enable_checkpointing=False,
@@ -83,13 +85,13 @@ def test_u_equals_prox_of_w_after_every_batch():
 def test_loss_includes_coupling_with_detached_u():
     module = make_module(TL1(lam=1e-3, a=1.0), layers=("fc",))
     with torch.no_grad():
-        module.u("fc").zero_()
+        module.method.u("fc").zero_()
     w = module.layers["fc"].weight
-    gap = module.split_gap()
+    gap = module.method.split_gap()
     gap.backward()
     # d/dw ||w - u||^2 = 2 (w - u) with u = 0; nothing flows into the buffer
     torch.testing.assert_close(w.grad, 2 * w.detach())
-    assert not module.u("fc").requires_grad
+    assert not module.method.u("fc").requires_grad
 
 
 def test_weights_move_toward_u_and_training_changes_weights():
@@ -110,7 +112,7 @@ def test_evaluation_uses_u_and_leaves_w_untouched():
     reference = TremorCNN(image_size=(16, 32), channels=(4, 4, 8))
     reference.load_state_dict(module.net.state_dict())
     with torch.no_grad():
-        reference.fc.weight.copy_(module.u("fc"))
+        reference.fc.weight.copy_(module.method.u("fc"))
     torch.testing.assert_close(sparse, reference(x))
     assert not torch.allclose(sparse, module.net(x))
 
@@ -119,7 +121,7 @@ def test_sparsity_counts_exact_zeros_of_u():
     module = make_module(L0(lam=1e-3), layers=("conv3", "fc"))
     fit(module)
     s = module.sparsity()
-    u_fc, u_c3 = module.u("fc"), module.u("conv3")
+    u_fc, u_c3 = module.method.u("fc"), module.method.u("conv3")
     assert s["sparsity_fc"] == (u_fc == 0).sum().item() / u_fc.numel()
     total = u_fc.numel() + u_c3.numel()
     assert s["sparsity"] == ((u_fc == 0).sum() + (u_c3 == 0).sum()).item() / total
@@ -131,7 +133,7 @@ def test_u_is_saved_in_checkpoints(tmp_path):
     path = tmp_path / "m.ckpt"
     trainer.save_checkpoint(path)
     state = torch.load(path, weights_only=False)["state_dict"]
-    torch.testing.assert_close(state["u_fc"], module.u("fc"))
+    torch.testing.assert_close(state["method.u_fc"], module.method.u("fc"))
 
 
 def test_unknown_layer_is_refused():

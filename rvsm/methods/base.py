@@ -1,0 +1,56 @@
+"""The narrow interface between the LightningModule and a sparsifying method.
+
+The module owns the network, the optimizer and the metrics; a method owns everything that makes
+the split layers sparse. It is an ``nn.Module`` so that its buffers (u, masks, beta) and
+parameters (gates) are saved in checkpoints and, if it has any, trained by the same optimizer.
+A new method is one file here plus one file in ``conf/method/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+
+class SparsityMethod(nn.Module):
+    """Base class: dense training of the split layers; subclasses override what they change."""
+
+    name = "base"
+    #: whether the network being optimized (w) differs from the evaluated (sparse) one, so that
+    #: its accuracy is worth reporting as ``*/acc_dense``
+    dense_twin = False
+
+    def bind(self, layers: Mapping[str, nn.Module]) -> None:
+        """Called once with the split layers, by name, before any training or loading."""
+        self.layers = dict(layers)
+
+    def training_weights(self) -> dict[str, torch.Tensor]:
+        """Weights the training forward uses in place of some split layers' own (by layer)."""
+        return {}
+
+    def loss(self) -> torch.Tensor:
+        """The term added to the classification loss."""
+        return next(iter(self.layers.values())).weight.new_zeros(())
+
+    def on_train_start(self, epochs_done: int) -> None:
+        """Called when training starts, or resumes after ``epochs_done`` epochs (state restored)."""
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        """Called after every optimizer step; ``step`` steps of ``total_steps`` are done."""
+
+    def on_epoch_end(self, epoch: int, max_epochs: int) -> None:
+        """Called after epoch ``epoch`` (0-based) and its validation, before its checkpoint."""
+
+    def evaluated_weights(self) -> dict[str, torch.Tensor]:
+        """Each split layer's weight as the evaluated (sparse) network uses it."""
+        return {name: layer.weight for name, layer in self.layers.items()}
+
+    def epoch_log(self) -> dict[str, float]:
+        """Values logged as ``train/<key>`` at each epoch end (before ``on_epoch_end``)."""
+        return {}
+
+    def describe(self) -> dict:
+        """The settings that identify this method in ``metrics.json`` and reports."""
+        return {"method": self.name}
