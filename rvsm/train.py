@@ -53,12 +53,18 @@ def _instantiate_all(node: DictConfig | None) -> list:
     return [instantiate(v) for v in node.values() if isinstance(v, DictConfig) and "_target_" in v]
 
 
+# settings saved in every checkpoint (hyper_parameters.run_config): enough to rebuild the run
+CHECKPOINTED = ["seed", "data", "model", "penalty", "method", "splitting", "trainer"]
+
+
 def build(cfg: DictConfig):
     """Check the config and build method, model and data module (no data is generated here)."""
     validate(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     method = instantiate(cfg.method)
     model = instantiate(cfg.model, method=method, split_layers=list(cfg.splitting.layers))
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    model.hparams["run_config"] = {key: resolved[key] for key in CHECKPOINTED}
     datamodule = instantiate(cfg.data)
     return method, model, datamodule
 
