@@ -6,10 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from rvsm.data import cache
+from rvsm.data import cache, synth
 from rvsm.data.datamodule import TremorTextDataModule
-from rvsm.data.synth import SynthSettings, generate_dataset, render_pair, sample_scene
+from rvsm.data.synth import (
+    FIT_MAX_SCALE,
+    SynthSettings,
+    _fit_box,
+    generate_dataset,
+    render_pair,
+    sample_scene,
+)
 from rvsm.data.tremor import TremorSettings, apply_tremor, densify, path_length, sample_tremor
+from rvsm.data.words import SPLITS
 
 SMALL = {"train": 6, "val": 2, "test": 4}
 
@@ -70,6 +78,65 @@ def test_tremor_amplitude_and_frequency_are_as_asked():
     cycles_per_body = 8.0 / 4.0
     assert crossings / 2 == pytest.approx(cycles_per_body * 200.0 / body, abs=1)
     assert path_length([moved]) > path_length(line)
+
+
+def _only(monkeypatch, font: str, text: str) -> None:
+    """Every scene draws ``text`` in ``font`` (the other nuisance draws are unchanged)."""
+    monkeypatch.setattr(synth, "_pick_font", lambda rng, s: font)
+    monkeypatch.setattr(synth, "_choose_text", lambda rng, s, split: text)
+
+
+@pytest.mark.parametrize(("font", "char"), [("rowmans", "I"), ("futural", "l"), ("futuram", "I")])
+def test_box_fit_of_a_thin_glyph_is_capped_and_centred(monkeypatch, font, char):
+    """Across a thin glyph the tremor is most of the width: the fit may not squeeze it away.
+
+    The scene and tremor are drawn as render_pair draws them; the scale actually applied per axis
+    is measured from the boxes before and after the fit and compared with the box ratio clipped
+    to the cap, and the fitted box must be centred on the regular one.
+    """
+    assert FIT_MAX_SCALE == pytest.approx(1.15)
+    _only(monkeypatch, font, char)
+    s = SynthSettings(kind="handwriting")
+    split_id, capped = SPLITS.index("train"), 0
+    for index in range(16):
+        scene = sample_scene(np.random.default_rng([0, split_id, index, 0]), s, "train")
+        tremor = sample_tremor(np.random.default_rng([0, split_id, index, 1]), s.tremor)
+        shaken = apply_tremor(scene.paths, scene.body, tremor)
+        regular, before = np.concatenate(scene.paths), np.concatenate(shaken)
+        after = np.concatenate(_fit_box(shaken, scene.paths))
+        applied = np.ptp(after, axis=0) / np.ptp(before, axis=0)
+        ratio = np.ptp(regular, axis=0) / np.ptp(before, axis=0)
+        assert applied == pytest.approx(np.clip(ratio, 1 / 1.15, 1.15), rel=1e-9)
+        assert (applied >= 1 / 1.15 - 1e-9).all() and (applied <= 1.15 + 1e-9).all()
+        centre = (after.min(0) + after.max(0)) / 2
+        assert centre == pytest.approx((regular.min(0) + regular.max(0)) / 2, abs=1e-9)
+        capped += ratio[0] < 1 / 1.15
+    assert capped >= 8  # the cap binds along x for most thin glyphs
+
+
+def _slant(image: np.ndarray) -> float:
+    """Ink-weighted least-squares dx/dy of an image: the lean of a single stroke."""
+    w = (255 - image.astype(np.float64)) / 255
+    ys, xs = np.mgrid[: image.shape[0], : image.shape[1]]
+    my, mx = (w * ys).sum() / w.sum(), (w * xs).sum() / w.sum()
+    return float((w * (ys - my) * (xs - mx)).sum() / (w * (ys - my) ** 2).sum())
+
+
+def test_shaky_sans_serif_capital_i_keeps_its_slant(monkeypatch):
+    """rowmans' (and futural's) I is one straight stroke; the shared slant makes it a diagonal.
+
+    The shaky twin must lean like its regular twin. An unclipped box fit squeezed its width to
+    about half, so the shaky I came out nearly upright (median lean ratio 0.67, now 0.86).
+    """
+    _only(monkeypatch, "rowmans", "I")
+    s = SynthSettings(kind="handwriting")
+    ratios = []
+    for index in range(40):
+        regular, shaky = render_pair(s, seed=0, split="train", index=index)
+        if abs(_slant(regular)) > 0.1:  # a visible lean to compare
+            ratios.append(_slant(shaky) / _slant(regular))
+    assert len(ratios) >= 15
+    assert np.median(ratios) > 0.8
 
 
 def test_disjoint_words_never_share_a_word():

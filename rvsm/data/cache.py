@@ -16,7 +16,8 @@ from rvsm.io import atomic_open
 log = logging.getLogger(__name__)
 
 # Bump when the generator's output changes for the same settings, so old caches are not reused.
-FORMAT_VERSION = 3
+# 4: the shaky twin's box fit is capped per axis (synth.FIT_MAX_SCALE).
+FORMAT_VERSION = 4
 ARRAYS = ("images", "labels", "pair_id", "split")
 
 
