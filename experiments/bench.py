@@ -63,13 +63,14 @@ def batches() -> DataLoader:
     return DataLoader(TensorDataset(x, y), batch_size=BATCH)
 
 
-def make_module(penalty) -> SparseModule:
+def make_module(penalty, block_order: str = "pool_first", compile: bool = False) -> SparseModule:
     torch.manual_seed(0)
     optimizer = lambda params: torch.optim.Adam(params, lr=1e-3)  # noqa: E731
-    return SparseModule(TremorCNN(), RVSM(penalty, beta=0.1), optimizer=optimizer)
+    net = TremorCNN(block_order=block_order)
+    return SparseModule(net, RVSM(penalty, beta=0.1), optimizer=optimizer, compile=compile)
 
 
-def lightning_fit(penalty, accelerator: str = "cpu") -> None:
+def lightning_fit(penalty, accelerator: str = "cpu", module: SparseModule | None = None) -> None:
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=1,
@@ -81,7 +82,7 @@ def lightning_fit(penalty, accelerator: str = "cpu") -> None:
         num_sanity_val_steps=0,
         limit_val_batches=0,
     )
-    trainer.fit(make_module(penalty), batches())
+    trainer.fit(module or make_module(penalty), batches())
 
 
 def plain_loop() -> None:
@@ -111,6 +112,128 @@ def step_overhead() -> list[str]:
         f"| Lightning loop, penalty none | {1e3 * base / STEPS:.1f} ms | {base / plain:.3f} "
         "| <= 1.10 |"
     )
+    return rows
+
+
+def flops_per_image() -> float:
+    """FLOPs of one forward and backward pass per image, counted by torch's FlopCounterMode
+    (convolutions and matrix products; BatchNorm, ReLU and pooling are not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = TremorCNN().to(memory_format=torch.channels_last)
+    x = torch.rand(BATCH, 1, 64, 128).contiguous(memory_format=torch.channels_last)
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(net(x), torch.zeros(BATCH, dtype=torch.long)).backward()
+    return counter.get_total_flops() / BATCH
+
+
+def peak_gflops() -> tuple[float, str]:
+    """FP32 peak of this machine's cores: 2 FMA pipes x 8 floats (256 bit) x 2 FLOP per cycle
+    per core (AMD Zen 3/4; Zen 4 runs AVX-512 as two 256-bit halves), at the clock the kernel
+    reports. The 2 vCPUs may be SMT siblings of one physical core, which halves this."""
+    mhz = 0.0
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("cpu MHz"):
+            mhz = float(line.split(":")[1])
+            break
+    cores = os.cpu_count() or 1
+    peak = cores * 32 * mhz / 1e3
+    return peak, f"{cores} cores x 32 FLOP/cycle x {mhz / 1e3:.2f} GHz = {peak:.0f} GFLOP/s"
+
+
+def step_speed() -> list[str]:
+    """Images/s of the training step: the previous network order (conv-BN-ReLU-pool) against
+    the default (conv-pool-BN-ReLU), eager and compiled; one module each, reused across repeats
+    (compiled once in the warm-up)."""
+    modules = {
+        "pool_last (previous default, baseline)": make_module(NoPenalty(), "pool_last"),
+        "pool_first (default)": make_module(NoPenalty(), "pool_first"),
+        "pool_first, model.compile=true": make_module(NoPenalty(), "pool_first", compile=True),
+    }
+    t = interleaved({k: (lambda m=m: lightning_fit(None, module=m)) for k, m in modules.items()})
+    base = t["pool_last (previous default, baseline)"]
+    flops, (peak, how) = flops_per_image(), peak_gflops()
+    rows = [
+        "| step | images/s | ratio (time) | GFLOP/s | of peak |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, sec in t.items():
+        rate = BATCH * STEPS / sec
+        gflops = rate * flops / 1e9
+        rows.append(
+            f"| {name} | {rate:.0f} | {sec / base:.2f} | {gflops:.1f} | {gflops / peak:.0%} |"
+        )
+    rows += [
+        "",
+        f"FLOPs per image (forward + backward, conv and FC only, torch FlopCounterMode): "
+        f"{flops / 1e6:.1f} M. Peak: {how}.",
+        "",
+        *compile_time(),
+    ]
+    return rows
+
+
+def compile_time() -> list[str]:
+    """Seconds to the first compiled step in a new process: cold inductor cache, then warm."""
+    code = (
+        "import time; t = time.perf_counter(); import torch; "
+        "from experiments.bench import make_module, lightning_fit; from rvsm.penalties import L0; "
+        "lightning_fit(None, module=make_module(L0(1e-5), compile=COMPILE)); "
+        "print(time.perf_counter() - t)"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache, "PYTHONPATH": str(root)}
+        for name, compile in (
+            ("eager", False),
+            ("compiled, cold cache", True),
+            ("compiled, warm cache", True),
+        ):
+            run = subprocess.run(
+                [sys.executable, "-c", code.replace("COMPILE", str(compile))],
+                cwd=root,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            out[name] = float(run.stdout.strip().splitlines()[-1])
+    return [
+        f"{STEPS} steps in a new process (imports included): "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in out.items())
+        + ". The inductor cache (TORCHINDUCTOR_CACHE_DIR, default /tmp/torchinductor_<user>) "
+        "keeps compiled kernels across runs."
+    ]
+
+
+def sweep_throughput() -> list[str]:
+    """The same 4 sweep jobs (1 epoch each, default data, warm cache) run one at a time with 2
+    torch threads, and as 2 parallel joblib jobs with 1 thread each."""
+    root = Path(__file__).resolve().parent.parent
+    jobs = ["-m", "seed=1,2,3,4", "data.seed=12345", "trainer.max_epochs=1"]
+    ways = {
+        "1 job at a time x 2 threads (basic launcher)": ["threads=2"],
+        "2 jobs at a time x 1 thread (joblib, n_jobs=2)": [
+            "threads=1",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+        ],
+    }
+    rows = ["| 4 jobs | wall | ratio |", "| --- | --- | --- |"]
+    walls = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (name, args) in enumerate(ways.items()):
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "rvsm.train", *jobs, *args, f"hydra.sweep.dir={tmp}/{i}"],
+                cwd=root,
+                check=True,
+                capture_output=True,
+            )
+            walls[name] = time.perf_counter() - start
+    base = next(iter(walls.values()))
+    rows += [f"| {name} | {wall:.0f} s | {wall / base:.2f} |" for name, wall in walls.items()]
     return rows
 
 
@@ -166,13 +289,14 @@ def time_to_headline() -> list[str]:
         )
         wall = time.perf_counter() - start
         m = json.loads(Path(tmp, "run", "metrics.json").read_text())
-    met = m["test/acc"] >= 0.99 and m["test/sparsity_fc"] >= 0.86
+    # the defaults' promise (issue on dependable sparsity): >= 0.99 with >= 90% FC zeros
+    met = m["test/acc"] >= 0.99 and m["test/sparsity_fc"] >= 0.90
     parts = {k: m[f"time/{k}_s"] for k in ("train", "val", "test")}
     rest = wall - parts["train"] - parts["val"] - parts["test"]
     return [
         "| what | time | share |",
         "| --- | --- | --- |",
-        f"| whole command, warm cache (target < 180 s) | {wall:.0f} s | 100% |",
+        f"| whole command, warm cache (target <= 90 s) | {wall:.0f} s | 100% |",
         *(f"| {k} | {v:.0f} s | {v / wall:.0%} |" for k, v in parts.items()),
         f"| the rest: start-up, imports, reading the cache, checkpoints | {rest:.0f} s "
         f"| {rest / wall:.0%} |",
@@ -193,7 +317,12 @@ def main() -> None:
         f"{platform.python_version()}. Regenerate with `make bench`. Medians of interleaved "
         "repeats after a warm-up.",
         "",
-        f"## Training step (batch {BATCH}, 64x128, {STEPS} steps a repeat, {REPEATS} repeats)",
+        f"## Training step speed (batch {BATCH}, 64x128, {STEPS} steps a repeat, {REPEATS} "
+        "repeats, penalty none)",
+        "",
+        *step_speed(),
+        "",
+        f"## Splitting overhead (batch {BATCH}, 64x128, {STEPS} steps a repeat, {REPEATS} repeats)",
         "",
         head,
         *step_overhead(),
@@ -210,6 +339,10 @@ def main() -> None:
         "## Time to the headline: the default run (`make train`) from a warm data cache",
         "",
         *time_to_headline(),
+        "",
+        "## Sweep throughput on 2 cores",
+        "",
+        *sweep_throughput(),
         "",
         "## GPU",
         "",

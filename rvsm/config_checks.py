@@ -40,6 +40,7 @@ class Rule:
 
 RULES: tuple[Rule, ...] = (
     Rule("seed", _int, "an integer"),
+    Rule("threads", lambda v: _int(v) and v >= 1, "an integer >= 1 (or null)"),
     Rule("penalty.lam", lambda v: _number(v) and v >= 0, "a number >= 0"),
     Rule("penalty.a", lambda v: _number(v) and v > 0, "a number > 0"),
     Rule("splitting.beta", lambda v: _number(v) and v > 0, "a number > 0"),
@@ -53,6 +54,13 @@ RULES: tuple[Rule, ...] = (
         lambda v: isinstance(v, Sequence) and all(isinstance(x, str) for x in v),
         "a list of layer names, e.g. [fc] or [conv3,fc]",
     ),
+    Rule("method.sparsity", lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    Rule("method.start", lambda v: _number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    Rule("method.end", lambda v: _number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    Rule("method.every_steps", lambda v: _int(v) and v >= 1, "an integer >= 1"),
+    Rule("method.lam", lambda v: _number(v) and v >= 0, "a number >= 0"),
+    Rule("method.gate_lr", lambda v: _number(v) and v > 0, "a number > 0 (or null)"),
+    Rule("method.init_log_alpha", _number, "a finite number"),
     Rule("model.optimizer.lr", lambda v: _number(v) and v > 0, "a number > 0"),
     Rule("data.batch_size", lambda v: _int(v) and v >= 1, "an integer >= 1"),
     Rule(
@@ -94,6 +102,10 @@ def _between_keys(cfg: DictConfig) -> str | None:
     beta, beta_max = split.get("beta"), split.get("beta_max")
     if beta_max is not None and beta is not None and beta_max < beta:
         return f"splitting.beta_max must be >= splitting.beta ({beta}), got {beta_max}"
+    start = OmegaConf.select(cfg, "method.start", default=None)
+    end = OmegaConf.select(cfg, "method.end", default=None)
+    if _number(start) and _number(end) and end < start:
+        return f"method.end must be >= method.start ({start}), got {end}"
     epochs = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
     finetune = split.get("finetune_epochs")
     if finetune and epochs is not None and epochs != -1 and finetune >= epochs:

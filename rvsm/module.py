@@ -33,10 +33,20 @@ class SparseModule(L.LightningModule):
         split_layers: Sequence[str] = ("fc",),
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        compile: bool = False,
+        finite_check_every: int | None = None,
     ) -> None:
+        """``compile``: the training forward through ``torch.compile`` (inductor), weights shared.
+        ``finite_check_every``: check that the loss is finite every N steps (and before every
+        checkpoint); each check makes the host wait for the device, so None means every step on
+        the CPU, where waiting costs nothing, and every 50 steps on an accelerator."""
         super().__init__()
         self.save_hyperparameters(ignore=["net", "method", "optimizer", "scheduler"], logger=False)
         self.net = net.to(memory_format=torch.channels_last)
+        # a compiled bound method, not a submodule: the state_dict keeps its plain names
+        self._compiled_forward = torch.compile(self.net.forward) if compile else None
+        self.finite_check_every = finite_check_every
+        self._loss_finite: torch.Tensor | None = None  # all losses since the last check finite
         self.make_optimizer = optimizer or torch.optim.Adam
         self.make_scheduler = scheduler
         self.layers = dict(net.weighted_layers())
@@ -61,9 +71,11 @@ class SparseModule(L.LightningModule):
         """The network with the method's evaluated weights in the split layers; w untouched."""
         return self._forward_with(self.method.evaluated_weights(), x)
 
-    def _forward_with(self, weights: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    def _forward_with(
+        self, weights: dict[str, torch.Tensor], x: torch.Tensor, net: Callable | None = None
+    ) -> torch.Tensor:
         if not weights:
-            return self.net(x)
+            return (net or self.net)(x)
         swapped = {f"{name}.weight": w for name, w in weights.items()}
         return functional_call(self.net, swapped, (x,))
 
@@ -91,14 +103,10 @@ class SparseModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        logits = self._forward_with(self.method.training_weights(), x)
+        logits = self._forward_with(self.method.training_weights(), x, self._compiled_forward)
         ce = F.cross_entropy(logits, y)
         loss = ce + self.method.loss()
-        if not torch.isfinite(loss):  # stop before the optimizer writes NaN into the weights
-            raise DivergedError(
-                f"train/loss is {loss.item()} at epoch {self.current_epoch}, "
-                f"step {self.global_step} (try a smaller model.optimizer.lr or splitting.beta)"
-            )
+        self._check_finite(loss)
         self.accuracy["fit"](logits, y)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
         self.log("train/ce", ce, on_step=False, on_epoch=True)
@@ -108,19 +116,59 @@ class SparseModule(L.LightningModule):
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         self.method.after_step(self.global_step, self.trainer.estimated_stepping_batches)
 
+    def _check_finite(self, loss: torch.Tensor | None = None) -> None:
+        """Raise DivergedError if a loss since the last check was NaN or infinite.
+
+        Checked every ``finite_check_every`` steps and (``loss=None``) before every checkpoint.
+        When checked every step this stops before the optimizer writes NaN into the weights; in
+        any case no checkpoint is written after a non-finite loss.
+        """
+        if loss is not None:
+            finite = torch.isfinite(loss.detach())
+            self._loss_finite = finite if self._loss_finite is None else self._loss_finite & finite
+            every = self.finite_check_every or (1 if loss.device.type == "cpu" else 50)
+            if self.global_step % every:
+                return
+        if self._loss_finite is None or bool(self._loss_finite):
+            return
+        what = (
+            f"is {loss.item()}"
+            if loss is not None and not torch.isfinite(loss)
+            else "was nan or inf"
+        )
+        raise DivergedError(
+            f"train/loss {what} at epoch {self.current_epoch}, step {self.global_step} "
+            "(try a smaller model.optimizer.lr or splitting.beta)"
+        )
+
     def on_train_epoch_end(self) -> None:
+        self._check_finite()
         for key, value in self.method.epoch_log().items():
             self.log(f"train/{key}", value)
         self.method.on_epoch_end(self.current_epoch, self.trainer.max_epochs)
 
+    def _sparse_and_dense(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits of the evaluated network and of its dense twin (None if the method has none).
+
+        When only the FC layer is split the two share their conv features: one pass, two heads.
+        """
+        if not self.method.dense_twin:
+            return self.sparse_forward(x), None
+        if self.split_layers == ("fc",):
+            features = self.net.features(x)
+            fc = self.net.fc
+            sparse = F.linear(features, self.method.evaluated_weights()["fc"], fc.bias)
+            return sparse, fc(features)
+        return self.sparse_forward(x), self.net(x)
+
     def _evaluate(self, batch, stage: str) -> None:
         x, y = batch
-        sparse_logits = self.sparse_forward(x)
+        sparse_logits, dense_logits = self._sparse_and_dense(x)
         self.accuracy[f"{stage}_sparse"](sparse_logits, y)
         self.log(f"{stage}/loss", F.cross_entropy(sparse_logits, y), sync_dist=True)
         self.log(f"{stage}/acc", self.accuracy[f"{stage}_sparse"], prog_bar=True)
-        if self.method.dense_twin:
-            self.accuracy[f"{stage}_dense"](self.net(x), y)
+        if dense_logits is not None:
+            self.accuracy[f"{stage}_dense"](dense_logits, y)
             self.log(f"{stage}/acc_dense", self.accuracy[f"{stage}_dense"])
 
     def _log_sparsity(self, stage: str) -> None:
@@ -140,7 +188,11 @@ class SparseModule(L.LightningModule):
         self._log_sparsity("test")
 
     def configure_optimizers(self):
-        optimizer = self.make_optimizer(params=self.parameters())
+        # a method may give its own parameters their own settings (hard-concrete gates' lr)
+        groups = self.method.param_groups()
+        own = {id(p) for group in groups for p in group["params"]}
+        rest = [p for p in self.parameters() if id(p) not in own]
+        optimizer = self.make_optimizer(params=[{"params": rest}, *groups] if groups else rest)
         if self.make_scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": self.make_scheduler(optimizer=optimizer)}

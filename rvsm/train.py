@@ -10,6 +10,7 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
@@ -60,6 +61,8 @@ CHECKPOINTED = ["seed", "data", "model", "penalty", "method", "splitting", "trai
 def build(cfg: DictConfig):
     """Check the config and build method, model and data module (no data is generated here)."""
     validate(cfg)
+    if cfg.get("threads"):
+        torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     method = instantiate(cfg.method)
     model = instantiate(cfg.model, method=method, split_layers=list(cfg.splitting.layers))

@@ -34,6 +34,10 @@ class SparsityMethod(nn.Module):
         """The term added to the classification loss."""
         return next(iter(self.layers.values())).weight.new_zeros(())
 
+    def param_groups(self) -> list[dict]:
+        """Extra optimizer parameter groups (e.g. gates with their own lr); none by default."""
+        return []
+
     def on_train_start(self, epochs_done: int) -> None:
         """Called when training starts, or resumes after ``epochs_done`` epochs (state restored)."""
 
