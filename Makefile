@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test lint bench sweep clean
+.PHONY: train test lint bench sweep compare clean
 
 # (Re)install when the venv is missing or pyproject.toml changed. torch==2.13.0 takes the local
 # CPU wheel; pyproject keeps a range so a CUDA build already installed elsewhere is kept.
@@ -35,6 +35,30 @@ sweep: $(STAMP)
 	done; \
 	$(PY) -m rvsm.report $(SWEEP_DIR) --out $(SWEEP_DIR)/report || status=1; \
 	echo "sweep: $(SWEEP_DIR)"; exit $$status
+
+# Every method over its knob (conf/experiment/compare_*.yaml) x 3 seeds on two data settings,
+# the default and a harder one (tremor severity COMPARE_SEVERITY), then one report of all.
+# Each job is its own folder, so parts can run at different times into one COMPARE_DIR
+# (COMPARE_DATA and COMPARE_PARTS pick them) and the report reads whatever exists. ARGS go to
+# every job, e.g. ARGS="hydra/launcher=joblib hydra.launcher.n_jobs=2 threads=1".
+COMPARE_DIR ?= logs/compare/$(shell date +%Y-%m-%d_%H-%M-%S)
+COMPARE_SEVERITY ?= 0.5
+COMPARE_DATA ?= default hard
+COMPARE_PARTS ?= rvsm_l0 rvsm_tl1 gmp hardconcrete
+compare: $(STAMP)
+	status=0; for data in $(COMPARE_DATA); do \
+	  case $$data in \
+	    default) extra=""; dir=default ;; \
+	    hard) extra="data.synth.tremor.severity=$(COMPARE_SEVERITY)"; dir=severity_$(COMPARE_SEVERITY) ;; \
+	    *) echo "compare: COMPARE_DATA takes default and/or hard, got $$data"; exit 2 ;; \
+	  esac; \
+	  for part in $(COMPARE_PARTS); do \
+	    $(PY) -m rvsm.train -m experiment=compare_$$part $$extra \
+	      hydra.sweep.dir=$(COMPARE_DIR)/$$dir/$$part $(ARGS) || status=1; \
+	  done; \
+	done; \
+	$(PY) -m rvsm.report $(COMPARE_DIR) --out $(COMPARE_DIR)/report || status=1; \
+	echo "compare: $(COMPARE_DIR)"; exit $$status
 
 clean:
 	rm -rf outputs multirun .pytest_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""PNG figures of a sweep: accuracy and sparsity vs lambda, the trade-off, training curves."""
+"""PNG figures of a report: the accuracy / FC sparsity trade-off, accuracy and sparsity vs lambda,
+validation curves. Colours follow ``rvsm.report.family`` (the method, and RVSM's penalty)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,29 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from rvsm.io import atomic_open  # noqa: E402
+from rvsm.report import data_label, family  # noqa: E402
+
+MARKERS = "osD^vP*X"
 
 
-def _label(setting: dict) -> str:
-    """Curves are per penalty, and per a for Tl1 (a changes what lambda means)."""
-    a = setting.get("a")
-    return setting["penalty"] if a is None else f"{setting['penalty']} a={a:g}"
+class _Styles:
+    """One colour and marker per family, the same in every figure of a report."""
+
+    def __init__(self, settings: list[dict]) -> None:
+        names = sorted({family(s) for s in settings})
+        self.style = {
+            name: {"color": f"C{i % 10}", "marker": MARKERS[i % len(MARKERS)]}
+            for i, name in enumerate(names)
+        }
+
+    def __call__(self, setting: dict) -> dict:
+        return self.style[family(setting)]
 
 
-def _series(settings: list[dict]) -> dict[str, list[dict]]:
+def _by_data(settings: list[dict]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
-    for s in sorted(settings, key=lambda s: s["lam"]):
-        out.setdefault(_label(s), []).append(s)
+    for s in settings:
+        out.setdefault(data_label(s), []).append(s)
     return out
 
 
@@ -33,17 +45,60 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _vs_lambda(settings: list[dict], metric: str, ylabel: str, path: Path) -> Path:
+def _pareto(settings: list[dict], styles: _Styles, path: Path) -> Path:
+    """Test accuracy vs test FC sparsity, mean +- std over seeds per setting, one panel per data
+    setting; each family's line joins its settings on its validation front (chosen on val)."""
+    panels = _by_data(settings)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
+    for ax, (data, group) in zip(axes[0], panels.items(), strict=True):
+        by_family: dict[str, list[dict]] = {}
+        for s in group:
+            by_family.setdefault(family(s), []).append(s)
+        for name, members in sorted(by_family.items()):
+            style = styles(members[0])
+            done = [s for s in members if s["test_acc_mean"] is not None]
+            ax.errorbar(
+                [s["test_sparsity_fc_mean"] for s in done],
+                [s["test_acc_mean"] for s in done],
+                xerr=[s["test_sparsity_fc_std"] or 0.0 for s in done],
+                yerr=[s["test_acc_std"] or 0.0 for s in done],
+                fmt=style["marker"],
+                color=style["color"],
+                capsize=3,
+                alpha=0.8,
+                label=name,
+            )
+            front = sorted(
+                (s["test_sparsity_fc_mean"], s["test_acc_mean"]) for s in done if s["front"]
+            )
+            if front:
+                ax.plot(*zip(*front, strict=True), "-", color=style["color"], alpha=0.7)
+        ax.set_xlabel("FC sparsity (fraction of exact zeros, test)")
+        ax.set_ylabel("test accuracy (evaluated sparse net)")
+        ax.set_title(f"{data}: mean ± std over seeds; lines: fronts chosen on val", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _series(settings: list[dict], several_data: bool) -> dict[str, list[dict]]:
+    """Settings with a lambda, per family (and a for Tl1, which changes what lambda means)."""
+    out: dict[str, list[dict]] = {}
+    for s in sorted(settings, key=lambda s: s["lam"]):
+        name = family(s) + ("" if s.get("a") is None else f" a={s['a']:g}")
+        out.setdefault(name + (f" ({data_label(s)})" if several_data else ""), []).append(s)
+    return out
+
+
+def _vs_lambda(settings: list[dict], styles, metric: str, ylabel: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for label, points in _series(settings).items():
-        if points[0]["penalty"] == "none":  # lam = 0 has no place on a log axis
-            ax.axhline(points[0][f"{metric}_mean"], ls="--", color="grey", label="dense")
-            continue
+    several = len(_by_data(settings)) > 1
+    for label, points in _series(settings, several).items():
         ax.errorbar(
             [p["lam"] for p in points],
             [p[f"{metric}_mean"] for p in points],
             yerr=[p[f"{metric}_std"] or 0.0 for p in points],
-            marker="o",
+            marker=styles(points[0])["marker"],
             capsize=3,
             label=label,
         )
@@ -51,32 +106,7 @@ def _vs_lambda(settings: list[dict], metric: str, ylabel: str, path: Path) -> Pa
     ax.set_xlabel("lambda")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
-
-
-def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """(sparsity, accuracy) points that no other point beats on both, by sparsity."""
-    front = [p for p in points if not any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in points)]
-    return sorted(set(front))
-
-
-def _trade_off(settings: list[dict], path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    by_penalty: dict[str, list[dict]] = {}
-    for s in settings:
-        by_penalty.setdefault(s["penalty"], []).append(s)
-    for penalty, group in sorted(by_penalty.items()):
-        xs = [s["sparsity_fc_mean"] for s in group]
-        ys = [s["test_acc_mean"] for s in group]
-        (line,) = ax.plot(xs, ys, "o", alpha=0.6, label=penalty)
-        front = pareto_front(list(zip(xs, ys, strict=True)))
-        ax.plot(*zip(*front, strict=True), "-", color=line.get_color(), drawstyle="steps-post")
-    ax.set_xlabel("FC sparsity (fraction of exact zeros)")
-    ax.set_ylabel("test accuracy (sparse net)")
-    ax.set_title("points: settings (mean over seeds); lines: Pareto fronts", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     return _save(fig, path)
 
 
@@ -96,19 +126,16 @@ def read_curves(run_dir: Path) -> dict[int, dict[str, float]]:
     return epochs
 
 
-def _curves(runs: list[dict], path: Path) -> Path:
+def _curves(runs: list[dict], styles: _Styles, path: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    colors: dict[str, str] = {}
     for run in runs:
         curve = read_curves(run["dir"])
         if not curve:
             continue
-        label = _label(run)
-        color = colors.setdefault(label, f"C{len(colors) % 10}")
         xs = sorted(curve)
         for ax, key in zip(axes, ("val/acc", "val/sparsity_fc"), strict=True):
             ys = [curve[e].get(key) for e in xs]
-            ax.plot(xs, ys, color=color, alpha=0.6, label=label)
+            ax.plot(xs, ys, color=styles(run)["color"], alpha=0.6, label=family(run))
     for ax, title in zip(axes, ("validation accuracy (sparse)", "FC sparsity"), strict=True):
         ax.set_xlabel("epoch")
         ax.set_title(title, fontsize=10)
@@ -120,17 +147,26 @@ def _curves(runs: list[dict], path: Path) -> Path:
 
 
 def write_plots(settings: list[dict], runs: list[dict], stem: Path) -> list[Path]:
-    """The four figures next to ``stem``: ``<stem>_<name>.png``."""
+    """The figures next to ``stem``: ``<stem>_pareto.png``, ``<stem>_curves.png`` and, when some
+    settings have a lambda, ``<stem>_acc_vs_lambda.png`` and ``<stem>_sparsity_vs_lambda.png``."""
     if not settings:
         return []
+    styles = _Styles(settings)
     name = stem.name
-    return [
-        _vs_lambda(
-            settings, "test_acc", "test accuracy", stem.with_name(f"{name}_acc_vs_lambda.png")
-        ),
-        _vs_lambda(
-            settings, "sparsity_fc", "FC sparsity", stem.with_name(f"{name}_sparsity_vs_lambda.png")
-        ),
-        _trade_off(settings, stem.with_name(f"{name}_pareto.png")),
-        _curves(runs, stem.with_name(f"{name}_curves.png")),
+    paths = [
+        _pareto(settings, styles, stem.with_name(f"{name}_pareto.png")),
+        _curves(runs, styles, stem.with_name(f"{name}_curves.png")),
     ]
+    with_lam = [
+        s
+        for s in settings
+        if isinstance(s.get("lam"), int | float) and s["lam"] > 0 and s["test_acc_mean"] is not None
+    ]
+    if with_lam:
+        for metric, ylabel, short in (
+            ("test_acc", "test accuracy", "acc"),
+            ("test_sparsity_fc", "test FC sparsity", "sparsity"),
+        ):
+            out = stem.with_name(f"{name}_{short}_vs_lambda.png")
+            paths.append(_vs_lambda(with_lam, styles, metric, ylabel, out))
+    return paths

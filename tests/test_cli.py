@@ -88,6 +88,11 @@ BAD_INPUTS = [
     (["splitting.finetune_epochs=-1"], "splitting.finetune_epochs"),
     (["trainer.max_epochs=3", "splitting.finetune_epochs=3"], "splitting.finetune_epochs"),
     (["splitting.sync_every_epoch=maybe"], "splitting.sync_every_epoch"),
+    (["method=gmp", "method.sparsity=1.0"], "method.sparsity"),
+    (["method=gmp", "method.start=0.5", "method.end=0.2"], "method.end"),
+    (["method=hardconcrete", "method.lam=-1"], "method.lam"),
+    (["method=hardconcrete", "method.gate_lr=0"], "method.gate_lr"),
+    (["method=lasso"], "method=lasso"),
     (["data.cache_dir=/dev/null/cache"], "data.cache_dir: cannot create or write"),
 ]
 

@@ -27,8 +27,30 @@ SWEEPS = {
 }
 
 
+COMPARISONS = {
+    "compare_rvsm_l0": ("RVSM", "penalty.lam"),
+    "compare_rvsm_tl1": ("RVSM", "penalty.lam"),
+    "compare_gmp": ("GMP", "method.sparsity"),
+    "compare_hardconcrete": ("HardConcrete", "method.lam"),
+}
+
+
 def test_every_preset_is_expected_here():
-    assert set(group_options("experiment")) == set(EXPECTED) | set(SWEEPS)
+    assert set(group_options("experiment")) == set(EXPECTED) | set(SWEEPS) | set(COMPARISONS)
+
+
+@pytest.mark.parametrize("name", sorted(COMPARISONS))
+def test_compare_presets_sweep_their_method_knob_over_three_seeds(name):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            config_name="train", overrides=[f"experiment={name}"], return_hydra_config=True
+        )
+    method, knob = COMPARISONS[name]
+    assert cfg.method._target_.endswith(method)
+    params = {k: str(v) for k, v in cfg.hydra.sweeper.params.items()}
+    assert params["seed"] == "1,2,3" and len(params[knob].split(",")) >= 4
+    assert cfg.data.seed == 12345
+    validate(cfg)
 
 
 @pytest.mark.parametrize("name", sorted(SWEEPS))

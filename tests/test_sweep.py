@@ -57,7 +57,7 @@ def test_multirun_with_joblib_and_wandb_then_report(tmp_path, cache_dir):
     assert {(r["penalty"], float(r["lam"])) for r in rows} == settings
     assert all(r["seeds"] == "12345" and 0 <= float(r["test_acc_mean"]) <= 1 for r in rows)
     table = (sweep_dir / "report.md").read_text()
-    assert table.count("| mixed | l0 |") == 2 * 2  # settings table and runs table
+    assert table.count("| rvsm l0 lam=") == 2 * 2  # settings table and runs table
     for name in ("acc_vs_lambda", "sparsity_vs_lambda", "pareto", "curves"):
         png = sweep_dir / f"report_{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

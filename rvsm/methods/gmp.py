@@ -1,0 +1,97 @@
+"""Gradual magnitude pruning (Zhu & Gupta 2017), the baseline a sparsifying method must beat.
+
+Each split layer is pruned with ``torch.nn.utils.prune``: its weight becomes
+``weight_orig * weight_mask`` (a forward pre-hook), gradients reach only the kept weights, and
+both tensors are in the state dict, so a checkpoint restores the mask. Between ``start`` and
+``end`` (fractions of the training steps) the mask is recomputed every ``every_steps`` optimizer
+steps, and at ``end``: the smallest-magnitude kept weights are removed until the layer's
+fraction of zeros reaches the cubic schedule ``rvsm.schedules.cubic_sparsity``. A pruned weight
+stays pruned. After ``end`` the mask is fixed and the kept weights fine-tune; the final fraction
+of zeros is ``round(sparsity * n) / n`` exactly. The network being trained is the evaluated
+network, so there is no dense twin.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from rvsm.methods.base import SparsityMethod
+from rvsm.schedules import cubic_sparsity
+
+
+class GMP(SparsityMethod):
+    name = "gmp"
+    dense_twin = False
+
+    def __init__(
+        self, sparsity: float = 0.9, start: float = 0.1, end: float = 0.6, every_steps: int = 20
+    ) -> None:
+        super().__init__()
+        if not (isinstance(sparsity, int | float) and 0.0 <= sparsity < 1.0):
+            raise ValueError(f"method.sparsity must be a fraction in [0, 1), got {sparsity}")
+        if not (isinstance(start, int | float) and isinstance(end, int | float)) or not (
+            0.0 <= start <= end <= 1.0
+        ):
+            raise ValueError(
+                f"method.start and method.end must satisfy 0 <= start <= end <= 1, "
+                f"got start={start}, end={end}"
+            )
+        if isinstance(every_steps, bool) or not isinstance(every_steps, int) or every_steps < 1:
+            raise ValueError(f"method.every_steps must be an integer >= 1, got {every_steps}")
+        self.sparsity, self.start, self.end = float(sparsity), float(start), float(end)
+        self.every_steps = every_steps
+
+    def bind(self, layers: Mapping[str, nn.Module]) -> None:
+        super().bind(layers)
+        # weight -> weight_orig (parameter) * weight_mask (buffer, all ones): both exist before a
+        # checkpoint is loaded into them
+        for layer in self.layers.values():
+            prune.identity(layer, "weight")
+
+    def window(self, total_steps: int | float) -> tuple[int, int]:
+        """The steps t0 <= t1 between which the sparsity grows (t1 >= 1, so it is reached)."""
+        if not math.isfinite(total_steps):
+            raise ValueError("method=gmp needs a finite trainer.max_epochs (its schedule)")
+        end = max(1, round(self.end * total_steps))
+        return min(round(self.start * total_steps), end), end
+
+    @torch.no_grad()
+    def prune_to(self, fraction: float) -> None:
+        """Zero the smallest-magnitude kept weights until each split layer has
+        ``round(fraction * n)`` zeros; already pruned weights stay pruned."""
+        for layer in self.layers.values():
+            mask = layer.weight_mask
+            new = round(fraction * mask.numel()) - int((mask == 0).sum())
+            if new > 0:  # on a pruned module the amount counts among the weights still kept;
+                # scores: the current weights (by default prune would rank `weight` as computed
+                # at the last forward, one optimizer step old)
+                prune.l1_unstructured(
+                    layer, "weight", amount=new, importance_scores=layer.weight_orig.detach()
+                )
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        t0, t1 = self.window(total_steps)
+        if step == t1 or (t0 <= step < t1 and (step - t0) % self.every_steps == 0):
+            self.prune_to(cubic_sparsity(step, self.sparsity, t0, t1))
+
+    def evaluated_weights(self) -> dict[str, torch.Tensor]:
+        return {name: layer.weight_orig * layer.weight_mask for name, layer in self.layers.items()}
+
+    def epoch_log(self) -> dict[str, float]:
+        masks = [layer.weight_mask for layer in self.layers.values()]
+        zeros = sum(int((m == 0).sum()) for m in masks)
+        return {"pruned": zeros / sum(m.numel() for m in masks)}
+
+    def describe(self) -> dict:
+        return {
+            "method": self.name,
+            "sparsity_target": self.sparsity,
+            "prune_start": self.start,
+            "prune_end": self.end,
+            "prune_every_steps": self.every_steps,
+        }
