@@ -211,7 +211,13 @@ def sweep_throughput() -> list[str]:
     """The same 4 sweep jobs (1 epoch each, default data, warm cache) run one at a time with 2
     torch threads, and as 2 parallel joblib jobs with 1 thread each."""
     root = Path(__file__).resolve().parent.parent
-    jobs = ["-m", "seed=1,2,3,4", "data.seed=12345", "trainer.max_epochs=1"]
+    jobs = [
+        "-m",
+        "seed=1,2,3,4",
+        "data.seed=12345",
+        "trainer.max_epochs=1",
+        "splitting.finetune_epochs=0",
+    ]
     ways = {
         "1 job at a time x 2 threads (basic launcher)": ["threads=2"],
         "2 jobs at a time x 1 thread (joblib, n_jobs=2)": [
@@ -274,6 +280,7 @@ def time_to_headline() -> list[str]:
             [
                 *cmd,
                 "trainer.max_epochs=1",
+                "splitting.finetune_epochs=0",
                 "+trainer.limit_train_batches=1",
                 "+trainer.limit_val_batches=1",
                 "+trainer.limit_test_batches=1",

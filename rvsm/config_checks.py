@@ -109,7 +109,10 @@ def _between_keys(cfg: DictConfig) -> str | None:
     epochs = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
     finetune = split.get("finetune_epochs")
     if finetune and epochs is not None and epochs != -1 and finetune >= epochs:
-        return f"splitting.finetune_epochs must be < trainer.max_epochs ({epochs}), got {finetune}"
+        return (
+            f"splitting.finetune_epochs must be < trainer.max_epochs ({epochs}), got {finetune} "
+            "(a run this short: splitting.finetune_epochs=0)"
+        )
     return None
 
 
