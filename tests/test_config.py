@@ -38,16 +38,21 @@ COMPARISONS = {
 }
 
 
+def compose_preset(name: str):
+    """The train config with ``experiment=<name>``, Hydra's own keys (the sweep grid) included."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(
+            config_name="train", overrides=[f"experiment={name}"], return_hydra_config=True
+        )
+
+
 def test_every_preset_is_expected_here():
     assert set(group_options("experiment")) == set(EXPECTED) | set(SWEEPS) | set(COMPARISONS)
 
 
 @pytest.mark.parametrize("name", sorted(COMPARISONS))
 def test_compare_presets_sweep_their_method_knob_over_three_seeds(name):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(
-            config_name="train", overrides=[f"experiment={name}"], return_hydra_config=True
-        )
+    cfg = compose_preset(name)
     method, knob = COMPARISONS[name]
     assert cfg.method._target_.endswith(method)
     params = {k: str(v) for k, v in cfg.hydra.sweeper.params.items()}
@@ -58,10 +63,7 @@ def test_compare_presets_sweep_their_method_knob_over_three_seeds(name):
 
 @pytest.mark.parametrize("name", sorted(SWEEPS))
 def test_sweep_presets_hold_their_grid_on_fixed_data(name):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(
-            config_name="train", overrides=[f"experiment={name}"], return_hydra_config=True
-        )
+    cfg = compose_preset(name)
     penalty, grid = SWEEPS[name]
     assert cfg.penalty._target_.endswith({"l0": "L0", "tl1": "TL1", "l1": "L1"}[penalty])
     assert {k: str(v) for k, v in cfg.hydra.sweeper.params.items()} == grid
