@@ -18,6 +18,7 @@ from torch import nn
 from torch.func import functional_call
 from torchmetrics.classification import MulticlassAccuracy
 
+from rvsm import allocator
 from rvsm.methods import SparsityMethod
 
 
@@ -35,12 +36,17 @@ class SparseModule(L.LightningModule):
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         compile: bool = False,
         finite_check_every: int | None = None,
+        retain_freed_memory: bool = True,
     ) -> None:
         """``compile``: the training forward through ``torch.compile`` (inductor), weights shared.
         ``finite_check_every``: check that the loss is finite every N steps (and before every
         checkpoint); each check makes the host wait for the device, so None means every step on
-        the CPU, where waiting costs nothing, and every 50 steps on an accelerator."""
+        the CPU, where waiting costs nothing, and every 50 steps on an accelerator.
+        ``retain_freed_memory``: keep freed buffers in the process (rvsm/allocator.py), which
+        spares the step its page faults."""
         super().__init__()
+        if retain_freed_memory:
+            allocator.retain_freed_memory()
         self.save_hyperparameters(ignore=["net", "method", "optimizer", "scheduler"], logger=False)
         self.net = net.to(memory_format=torch.channels_last)
         # a compiled bound method, not a submodule: the state_dict keeps its plain names
