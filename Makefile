@@ -25,17 +25,18 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check rvsm tests experiments
 	$(VENV)/bin/ruff format --check rvsm tests experiments
 
-# The default setting on seeds 1-5, both extreme presets on seeds 1-3, and l0, Tl1 and l1 over
-# their lambda grids (conf/experiment/sweep_*.yaml) x 3 seeds, all on one fixed data set, then the
+# The default setting on seeds 1-5, both extreme presets and the dense baseline on seeds 1-3, and
+# l0, Tl1 and l1 over their lambda grids (conf/experiment/sweep_*.yaml) x 3 seeds, all on one
+# fixed data set, then the
 # report. SWEEP_PARTS picks parts (each job is its own folder; the report reads whatever exists).
 # ARGS go to every job, e.g. ARGS="hydra/launcher=joblib hydra.launcher.n_jobs=2 threads=1";
 # a failed part does not stop the rest.
 SWEEP_DIR ?= logs/sweep/$(shell date +%Y-%m-%d_%H-%M-%S)
-SWEEP_PARTS ?= default extreme_l0 extreme_tl1 l0 tl1 l1
+SWEEP_PARTS ?= default extreme_l0 extreme_tl1 dense l0 tl1 l1
 sweep: $(STAMP)
 	status=0; for part in $(SWEEP_PARTS); do \
 	  case $$part in \
-	    extreme_*) what="experiment=$$part seed=1,2,3 data.seed=12345 task_name=sweep \
+	    extreme_*|dense) what="experiment=$$part seed=1,2,3 data.seed=12345 task_name=sweep \
 	      trainer.enable_progress_bar=false" ;; \
 	    *) what="experiment=sweep_$$part" ;; \
 	  esac; \
