@@ -14,14 +14,14 @@ EXPECTED = {
     "paper_tl1": (TL1, 1.8e-5, 0.01),
     "paper_l1": (L1, 1.4e-3, None),
     "dense": (NoPenalty, 0.0, None),
-    "extreme_l0": (L0, 2.2e-5, None),
-    "extreme_tl1": (TL1, 3.2e-5, 0.01),
+    "extreme_l0": (L0, 2.8e-5, None),
+    "extreme_tl1": (TL1, 3.6e-5, 0.01),
 }
 
 
 SWEEPS = {
     "sweep_default": ("l0", {"seed": "1,2,3,4,5"}),
-    "sweep_l0": ("l0", {"penalty.lam": "5e-6,1e-5,1.5e-5,2.5e-5,4e-5", "seed": "1,2,3"}),
+    "sweep_l0": ("l0", {"penalty.lam": "5e-6,1e-5,2.5e-5,4e-5", "seed": "1,2,3"}),
     "sweep_tl1": (
         "tl1",
         {"penalty.lam": "9e-6,1.8e-5,3.6e-5,7.2e-5", "penalty.a": "0.01", "seed": "1,2,3"},
