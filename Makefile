@@ -46,14 +46,15 @@ sweep: $(STAMP)
 	echo "sweep: $(SWEEP_DIR)"; exit $$status
 
 # Every method over its knob (conf/experiment/compare_*.yaml) x 3 seeds on two data settings,
-# the default and a harder one (tremor severity COMPARE_SEVERITY), then one report of all.
+# the default and a harder one (tremor severity COMPARE_SEVERITY: the dense network reached 0.951
+# test accuracy at 0.3 and 0.978 at 0.45, seed 1), with the dense reference, then one report.
 # Each job is its own folder, so parts can run at different times into one COMPARE_DIR
 # (COMPARE_DATA and COMPARE_PARTS pick them) and the report reads whatever exists. ARGS go to
 # every job, e.g. ARGS="hydra/launcher=joblib hydra.launcher.n_jobs=2 threads=1".
 COMPARE_DIR ?= logs/compare/$(shell date +%Y-%m-%d_%H-%M-%S)
-COMPARE_SEVERITY ?= 0.5
+COMPARE_SEVERITY ?= 0.35
 COMPARE_DATA ?= default hard
-COMPARE_PARTS ?= rvsm_l0 rvsm_tl1 gmp hardconcrete
+COMPARE_PARTS ?= dense rvsm_l0 rvsm_tl1 gmp hardconcrete
 compare: $(STAMP)
 	status=0; for data in $(COMPARE_DATA); do \
 	  case $$data in \

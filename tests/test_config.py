@@ -47,7 +47,8 @@ def compose_preset(name: str):
 
 
 def test_every_preset_is_expected_here():
-    assert set(group_options("experiment")) == set(EXPECTED) | set(SWEEPS) | set(COMPARISONS)
+    expected = set(EXPECTED) | set(SWEEPS) | set(COMPARISONS) | {"compare_dense"}
+    assert set(group_options("experiment")) == expected
 
 
 @pytest.mark.parametrize("name", sorted(COMPARISONS))
