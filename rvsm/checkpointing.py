@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,19 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> None:
         with atomic_open(path, "wb") as f:
             torch.save(checkpoint, f)
+
+
+def resume_point(cfg, output_dir: Path) -> str | None:
+    """``cfg.ckpt_path``, or ``last`` when ``auto_resume`` is on and the run folder holds a run
+    that was preempted (a requeued cluster job lands in the folder it left)."""
+    if cfg.get("ckpt_path") is not None or not cfg.get("auto_resume"):
+        return cfg.get("ckpt_path")
+    try:
+        status = json.loads((output_dir / "metrics.json").read_text()).get("status")
+    except (OSError, ValueError):
+        return None
+    last = output_dir / "checkpoints" / "last.ckpt"
+    return "last" if status == "preempted" and last.is_file() else None
 
 
 def resolve_checkpoint(ckpt_path: str | None, output_dir: Path) -> str | None:

@@ -53,6 +53,7 @@ class SparseModule(L.LightningModule):
         self._compiled_forward = torch.compile(self.net.forward) if compile else None
         self.finite_check_every = finite_check_every
         self._loss_finite: torch.Tensor | None = None  # all losses since the last check finite
+        self._finished_step: int | None = None  # the last global step finish_step() completed
         self.make_optimizer = optimizer or torch.optim.Adam
         self.make_scheduler = scheduler
         self.layers = dict(net.weighted_layers())
@@ -120,7 +121,17 @@ class SparseModule(L.LightningModule):
         return loss
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        self.method.after_step(self.global_step, self.trainer.estimated_stepping_batches)
+        self.finish_step()
+
+    def finish_step(self) -> None:
+        """The method's work after the optimizer step just taken (RVSM: u <- prox(w)), once.
+
+        Callbacks' ``on_train_batch_end`` runs before this module's, so a callback that saves a
+        checkpoint mid-epoch calls this first: the checkpoint then holds the finished step.
+        """
+        if self._finished_step != self.global_step:
+            self.method.after_step(self.global_step, self.trainer.estimated_stepping_batches)
+            self._finished_step = self.global_step
 
     def _check_finite(self, loss: torch.Tensor | None = None) -> None:
         """Raise DivergedError if a loss since the last check was NaN or infinite.
@@ -146,6 +157,9 @@ class SparseModule(L.LightningModule):
             f"train/loss {what} at epoch {self.current_epoch}, step {self.global_step} "
             "(try a smaller model.optimizer.lr or splitting.beta)"
         )
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self._check_finite()  # no checkpoint after a non-finite loss, whichever callback saves
 
     def on_train_epoch_end(self) -> None:
         self._check_finite()

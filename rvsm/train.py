@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -18,10 +19,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rvsm.callbacks import StageTimer, StopAfterEpochs
-from rvsm.checkpointing import resolve_checkpoint
+from rvsm.checkpointing import resolve_checkpoint, resume_point
 from rvsm.config_checks import ConfigError, check_command_line, validate
-from rvsm.io import write_json
+from rvsm.io import atomic_open, write_json
 from rvsm.module import DivergedError
+from rvsm.preemption import PREEMPTED_EXIT, Preempted
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +49,29 @@ def _make_trainer(cfg: DictConfig, loggers: list, callbacks: list) -> L.Trainer:
         raise ConfigError(f"{where}: {_root_message(err)}") from None
 
 
-def _instantiate_all(node: DictConfig | None) -> list:
-    """Instantiate each ``_target_`` entry of a group such as ``logger`` or ``callbacks``."""
+def _instantiate_all(node: DictConfig | None, extra: dict[str, dict] | None = None) -> list:
+    """Instantiate each ``_target_`` entry of a group such as ``logger`` or ``callbacks``, with
+    ``extra[name]`` as further keyword arguments of the entry ``name``."""
     if not node:
         return []
-    return [instantiate(v) for v in node.values() if isinstance(v, DictConfig) and "_target_" in v]
+    return [
+        instantiate(v, **(extra or {}).get(k, {}))
+        for k, v in node.items()
+        if isinstance(v, DictConfig) and "_target_" in v
+    ]
+
+
+def _wandb_run(output_dir: Path, resuming: bool) -> dict:
+    """The W&B run of this run folder: a resumed run logs into the run it started, a new one
+    gets a new id (kept in ``<run dir>/wandb_id`` for the next resume)."""
+    id_file = output_dir / "wandb_id"
+    if resuming and id_file.is_file():
+        run_id = id_file.read_text().strip()
+    else:
+        run_id = secrets.token_hex(8)
+        with atomic_open(id_file, "w") as f:
+            f.write(run_id + "\n")
+    return {"id": run_id, "resume": "allow"}
 
 
 # settings saved in every checkpoint (hyper_parameters.run_config): enough to rebuild the run
@@ -129,6 +149,13 @@ def _report(cfg: DictConfig, metrics: dict, checkpoint: Path) -> None:
             "ckpt_path=last",
             flush=True,
         )
+    elif status == "preempted":
+        print(
+            f"rvsm: {metrics['error']}; checkpoint {kept}; continue with the same command plus "
+            f"hydra.run.dir={cfg.paths.output_dir} ckpt_path=last (a requeued job resumes by "
+            "itself)",
+            flush=True,
+        )
     else:
         print(
             f"rvsm: error: run {status}: {metrics['error']}; metrics.json has status={status}; "
@@ -147,10 +174,13 @@ def train(cfg: DictConfig) -> float:
     ``status`` and returns the finite ``cfg.failed_objective``, so a sweep goes on without it.
     """
     output_dir = Path(cfg.paths.output_dir)
+    preempted: Preempted | None = None
     try:
         method, model, datamodule = build(cfg)
-        ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), output_dir)
-        loggers = _instantiate_all(cfg.get("logger"))
+        ckpt_path = resolve_checkpoint(resume_point(cfg, output_dir), output_dir)
+        wandb_on = "wandb" in (cfg.get("logger") or {})
+        extra = {"wandb": _wandb_run(output_dir, ckpt_path is not None)} if wandb_on else {}
+        loggers = _instantiate_all(cfg.get("logger"), extra)
         callbacks = _instantiate_all(cfg.get("callbacks"))
         if cfg.get("stop_after_epochs"):
             callbacks.append(StopAfterEpochs(cfg.stop_after_epochs))
@@ -168,6 +198,8 @@ def train(cfg: DictConfig) -> float:
             metrics = _fit_and_test(trainer, model, datamodule, ckpt_path, timer)
         except DivergedError as err:
             metrics = {"status": "diverged", "error": str(err)}
+        except Preempted as err:
+            metrics, preempted = {"status": "preempted", "error": str(err)}, err
         except Exception as err:
             if not _in_multirun():
                 raise
@@ -187,12 +219,16 @@ def train(cfg: DictConfig) -> float:
         if trainer.is_global_zero:
             write_json(output_dir / "metrics.json", metrics)
             _report(cfg, metrics, output_dir / "checkpoints" / "last.ckpt")
+        if preempted is not None:
+            preempted.hand_on()  # e.g. submitit's handler requeues the job
+            sys.exit(PREEMPTED_EXIT)
         return float(objective)
     finally:
         if any(type(lg).__name__ == "WandbLogger" for lg in trainer.loggers):
             import wandb
 
-            wandb.finish(exit_code=0 if metrics["status"] in ("ok", "stopped") else 1)
+            ended = metrics["status"] in ("ok", "stopped", "preempted")
+            wandb.finish(exit_code=0 if ended else 1)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")

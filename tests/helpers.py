@@ -44,6 +44,15 @@ def run_cli(
     )
 
 
+def start(args: list[str], cwd: Path, cache_dir: Path, log: Path) -> subprocess.Popen:
+    """Start ``python -m rvsm.train args`` in the background, its output going to ``log``."""
+    env = {**os.environ, "RVSM_CACHE_DIR": str(cache_dir), "WANDB_MODE": "offline"}
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "rvsm.train", *args], cwd=cwd, env=env, stdout=out, stderr=out
+        )
+
+
 def wandb_records(offline_run: Path) -> list[dict]:
     """The records of an offline W&B run, read back by the wandb package's own CLI."""
     wandb_cli = shutil.which("wandb", path=str(Path(sys.executable).parent))

@@ -1,23 +1,23 @@
-"""Resume, determinism, divergence and damaged checkpoints, through the real CLI."""
+"""Resume, preemption, determinism, divergence and damaged checkpoints, through the real CLI."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.helpers import TINY_DATA, run_cli
+from rvsm.preemption import PREEMPTED_EXIT
+from tests.helpers import TINY_DATA, run_cli, start, wandb_records
 
 # Deterministic CPU runs of 3 epochs; 600 training pairs make an epoch long enough to kill.
+TRAIN_IMAGES = 1200
 RUN = [*TINY_DATA, "data.n_pairs={train:600,val:32,test:32}", "trainer.max_epochs=3"]
 RUN += ["trainer.deterministic=true"]
 
@@ -58,6 +58,12 @@ def uninterrupted(workdir, cache) -> dict:
     return metrics_of(workdir / "whole")
 
 
+def wait_for(path: Path, proc: subprocess.Popen, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_same_command_and_seed_twice_gives_identical_numbers(workdir, cache, uninterrupted):
     result = run_cli([*RUN, f"hydra.run.dir={workdir / 'again'}"], workdir, cache)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -81,14 +87,9 @@ def test_clean_stop_then_resume_equals_uninterrupted_run(workdir, cache, uninter
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(workdir, cache, uninterrupted):
     run_dir = workdir / "killed"
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    env = {**os.environ, "RVSM_CACHE_DIR": str(cache)}
-    args = [sys.executable, "-m", "rvsm.train", *RUN, f"hydra.run.dir={run_dir}"]
-    out = subprocess.DEVNULL
-    proc = subprocess.Popen(args, cwd=workdir, env=env, stdout=out, stderr=out)
+    proc = start([*RUN, f"hydra.run.dir={run_dir}"], workdir, cache, workdir / "killed.log")
     try:
-        deadline = time.monotonic() + 180
-        while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(ckpt, proc)
         time.sleep(0.1)  # a few batches into the second epoch
         proc.send_signal(signal.SIGKILL)
     finally:
@@ -96,6 +97,73 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(workdir, cache, 
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     assert torch.load(ckpt, weights_only=False)["epoch"] == 0, "killed after epoch 2 began"
     assert not (run_dir / "metrics.json").exists()
+    resumed = run_cli([*RUN, "ckpt_path=last", f"hydra.run.dir={run_dir}"], workdir, cache)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_same_numbers(uninterrupted, metrics_of(run_dir))
+
+
+def sampler_position(ckpt: Path) -> tuple[int, int]:
+    """(epoch, images of that epoch already trained on) saved in a checkpoint."""
+    state = torch.load(ckpt, weights_only=False)
+    (loader,) = state["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    return loader["epoch"], loader["position"]
+
+
+def test_sigterm_mid_epoch_checkpoints_exits_75_and_the_requeued_job_resumes_at_the_next_batch(
+    workdir, cache, uninterrupted
+):
+    run_dir = workdir / "preempted"
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    args = [*RUN, "logger=wandb", f"hydra.run.dir={run_dir}"]
+    proc = start(args, workdir, cache, workdir / "preempted.log")
+    try:
+        wait_for(ckpt, proc)  # the end of the first epoch
+        time.sleep(0.1)  # a few batches into the second
+        proc.send_signal(signal.SIGTERM)
+    finally:
+        proc.wait(timeout=120)
+    out = (workdir / "preempted.log").read_text()
+    assert proc.returncode == PREEMPTED_EXIT, out[-3000:]
+    assert "rvsm: preempted by SIGTERM in epoch 1, after batch" in out
+    assert f"hydra.run.dir={run_dir} ckpt_path=last" in out
+    epoch, position = sampler_position(ckpt)
+    assert epoch == 1 and 0 < position < TRAIN_IMAGES, "not checkpointed mid-epoch"
+    assert metrics_of(run_dir)["status"] == "preempted"
+
+    # a requeued job runs the same command in the same folder: it resumes by itself
+    resumed = run_cli(args, workdir, cache)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Restored all states from the checkpoint" in resumed.stdout + resumed.stderr
+    assert_same_numbers(uninterrupted, metrics_of(run_dir))
+
+    # one W&B run, its steps continuing where they stopped
+    runs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2
+    assert len({r.name.rsplit("-", 1)[1] for r in runs}) == 1, "the resumed job opened a new run"
+    steps = []
+    for run in runs:
+        records = [r for r in wandb_records(run) if r.get("type") == "history"]
+        steps.append([r["history"]["item"].get("trainer/global_step") for r in records])
+    first, second = ([s for s in part if s is not None] for part in steps)
+    assert first and second and min(second) > max(first)
+
+
+def test_sigkill_after_a_time_based_checkpoint_resumes_mid_epoch_to_the_same_numbers(
+    workdir, cache, uninterrupted
+):
+    run_dir = workdir / "killed_mid_epoch"
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    every_batch = "callbacks.mid_epoch_checkpoint.train_time_interval=0"
+    proc = start([*RUN, every_batch, f"hydra.run.dir={run_dir}"], workdir, cache, workdir / "k.log")
+    try:
+        wait_for(ckpt, proc)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    epoch, position = sampler_position(ckpt)
+    assert 0 < position < TRAIN_IMAGES, f"last checkpoint at an epoch end ({epoch}, {position})"
     resumed = run_cli([*RUN, "ckpt_path=last", f"hydra.run.dir={run_dir}"], workdir, cache)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_numbers(uninterrupted, metrics_of(run_dir))

@@ -7,9 +7,11 @@ import hashlib
 import json
 import logging
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from rvsm.io import atomic_open
 
@@ -62,3 +64,35 @@ def load(path: Path) -> dict[str, np.ndarray] | None:
         log.warning("data cache %s fails its checksum; regenerating it", path)
         return None
     return arrays
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def load_or_make(path: Path, make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays cached at ``path``; the first of several concurrent callers makes and saves them.
+
+    The lock is an OS lock (``flock``, via filelock) on ``<path>.lock``: the kernel drops it when
+    its holder dies, even by SIGKILL, so a killed generator never blocks the next job, and a file
+    it was writing never appears under the final name (``save`` renames a finished temp file).
+    Each data set has its own lock, so jobs on different data never wait for each other.
+    """
+    arrays = load(path)
+    if arrays is not None:
+        return arrays
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(lock_path(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.info("waiting for %s: another job is generating this data set", lock.lock_file)
+        lock.acquire()
+    try:
+        arrays = load(path)  # made by the job that held the lock
+        if arrays is None:
+            arrays = make()
+            save(path, arrays)
+        return arrays
+    finally:
+        lock.release()

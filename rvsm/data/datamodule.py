@@ -39,24 +39,52 @@ class BatchTensorDataset(Dataset):
 
 
 class EpochShuffleSampler(RandomSampler):
-    """A permutation drawn from (seed, epoch) alone, not from the global RNG.
+    """A permutation drawn from (seed, epoch) alone, not from the global RNG, that can resume.
 
     Lightning calls ``set_epoch`` before each epoch, so a run resumed from a checkpoint sees the
     same batches as one that never stopped. It stays a RandomSampler so that Lightning still
-    shuffles when it swaps in a DistributedSampler under DDP.
+    shuffles when it swaps in a DistributedSampler under DDP. ``position`` counts the indices
+    handed out this epoch (the loader draws them lazily, one batch at a time), so a checkpoint
+    taken mid-epoch knows where the next unseen batch starts.
     """
 
     def __init__(self, data_source: Dataset, seed: int) -> None:
         super().__init__(data_source)
-        self.seed, self.epoch = seed, 0
+        self.seed, self.epoch, self.position = seed, 0, 0
+        self._resume_at: tuple[int, int] | None = None  # (epoch, position) from a checkpoint
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume_at = (int(state["epoch"]), int(state["position"]))
+
     def __iter__(self):
         state = np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)
         generator = torch.Generator().manual_seed(int(state[0]))
-        yield from torch.randperm(len(self.data_source), generator=generator).tolist()
+        order = torch.randperm(len(self.data_source), generator=generator).tolist()
+        resume_epoch, start = self._resume_at or (self.epoch, 0)
+        self._resume_at = None
+        self.position = start if resume_epoch == self.epoch else 0
+        for index in order[self.position :]:
+            self.position += 1
+            yield index
+
+
+class ResumableLoader(DataLoader):
+    """The training loader; Lightning keeps a loader's ``state_dict`` in checkpoints and restores
+    it on resume, so a run stopped mid-epoch continues at the next unseen batch."""
+
+    def state_dict(self) -> dict[str, int]:
+        state = getattr(self.sampler, "state_dict", None)  # DDP swaps in its own sampler
+        return state() if state else {}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if state and hasattr(self.sampler, "load_state_dict"):
+            self.sampler.load_state_dict(state)
 
 
 def _keep_batch(batch):
@@ -124,22 +152,25 @@ class TremorTextDataModule(L.LightningDataModule):
             )
 
     def prepare_data(self) -> None:
-        """Generate and cache the data set unless a valid cache exists (runs on one process)."""
+        """Read the cached data set, or generate and cache it (one process at a time per file).
+
+        Concurrent jobs on one cache folder (a sweep, a cluster's shared file system) take a lock
+        beside the file: the first generates, the others wait and then read what it wrote.
+        """
         if self.splits:
             return
-        self._arrays = cache.load(self.cache_path)
-        if self._arrays is not None:
-            return
+        self._arrays = cache.load_or_make(self.cache_path, self._generate)
+
+    def _generate(self) -> dict[str, np.ndarray]:
         start = time.perf_counter()
         arrays = generate_dataset(self.settings, self.seed, self.n_pairs, self.workers)
-        cache.save(self.cache_path, arrays)
-        self._arrays = arrays
         log.info(
             "generated %d images in %.1f s -> %s",
             len(arrays["labels"]),
             time.perf_counter() - start,
             self.cache_path,
         )
+        return arrays
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -157,7 +188,8 @@ class TremorTextDataModule(L.LightningDataModule):
             )
 
     def _loader(self, split: str, sampler: EpochShuffleSampler | None = None) -> DataLoader:
-        return DataLoader(
+        kind = ResumableLoader if sampler is not None else DataLoader
+        return kind(
             self.splits[split], batch_size=self.batch_size, sampler=sampler, collate_fn=_keep_batch
         )
 
