@@ -51,6 +51,8 @@ class TremorCNN(nn.Module):
         norm = nn.BatchNorm2d if batch_norm else lambda c: nn.Identity()
         self.norms = nn.ModuleList([norm(c) for c in (c1, c2, c3)])
         self.pool = nn.MaxPool2d(2)
+        # (channels, height, width) of the last feature map, the FC layer's input unflattened
+        self.feature_shape = (c3, height // 8, width // 8)
         self.fc = nn.Linear(c3 * (height // 8) * (width // 8), num_classes)
 
     def weighted_layers(self) -> dict[str, nn.Module]:

@@ -22,6 +22,7 @@ import csv
 import io
 import json
 import math
+import os
 import re
 import statistics
 import sys
@@ -292,6 +293,7 @@ RUN_HEAD = [
     "test acc dense",
     "test FC sparsity",
     "fit s",
+    "FC zeros",
 ]
 
 
@@ -307,7 +309,17 @@ def _fixed_line(settings: list[dict]) -> str:
     return ("Same in every setting of a method: " + "; ".join(parts) + ".\n") if parts else ""
 
 
-def markdown(settings: list[dict], runs: list[dict], other: list[dict]) -> str:
+def _picture_link(run: dict, report_dir: Path) -> str:
+    """A link to the run's zero-pattern picture, relative to the report's folder."""
+    picture = Path(run["dir"]) / "zero_pattern_fc.png"
+    if not picture.is_file():
+        return "-"
+    return f"[png]({os.path.relpath(picture.resolve(), report_dir.resolve())})"
+
+
+def markdown(
+    settings: list[dict], runs: list[dict], other: list[dict], report_dir: Path = Path(".")
+) -> str:
     """Per data setting, the settings ranked on validation with test beside; then every run."""
     text = ""
     by_data: dict[str, list[dict]] = {}
@@ -352,6 +364,7 @@ def markdown(settings: list[dict], runs: list[dict], other: list[dict]) -> str:
                 _fmt(r.get("test/acc_dense")),
                 _fmt(r.get("test/sparsity_fc")),
                 _seconds(r.get("time/fit_s")),
+                _picture_link(r, report_dir),
             ]
             for r in runs
         ],
@@ -397,9 +410,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     runs, other = collect(args.folder)
     settings = aggregate(runs)
-    text = markdown(settings, runs, other)
-    print(text, end="")
     stem = args.out or args.folder / "report"
+    text = markdown(settings, runs, other, stem.parent)
+    print(text, end="")
     with atomic_open(stem.with_name(stem.name + ".md"), "w") as f:
         f.write(text)
     with atomic_open(stem.with_name(stem.name + ".csv"), "w") as f:

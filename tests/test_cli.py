@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from tests.helpers import TINY_DATA, run_cli, wandb_history_keys, wandb_records
@@ -63,6 +64,13 @@ def test_sparsity_reported_is_fraction_of_zeros_in_checkpointed_u(tmp_path, cach
     ]
     assert metrics["test/sparsity_fc"] == pytest.approx((u == 0).float().mean().item())
     assert metrics["test/sparsity_fc"] > 0.5  # threshold sqrt(2e-3) ~ 0.045 zeroes most of fc
+    # the zero-pattern picture shows exactly the checkpoint's zeros
+    from PIL import Image
+
+    from rvsm.zero_pattern import SCALE, ZERO
+
+    picture = np.asarray(Image.open(run_dir / "zero_pattern_fc.png"))
+    assert (picture == ZERO).sum() == SCALE**2 * int((u == 0).sum())
 
 
 BAD_INPUTS = [
@@ -134,6 +142,8 @@ def test_wandb_offline_run_holds_history_and_resolved_config(tmp_path, cache_dir
     records = wandb_records(offline)
     logged = wandb_history_keys(records)
     assert {"val/acc", "val/acc_dense", "val/sparsity_fc", "test/acc", "train/loss_epoch"} <= logged
+    assert "val/zero_pattern_fc._type" in logged  # the zero-pattern picture, as a wandb.Image
+    assert list((offline / "files" / "media" / "images").glob("val/zero_pattern_fc_*.png"))
     config = [r["config"]["update"] for r in records if r.get("type") == "config"]
     assert any(c.get("splitting", {}).get("beta") == 0.1 for c in config)
 

@@ -121,6 +121,9 @@ def test_settings_keyed_by_method_and_knobs_ranked_on_validation(tmp_path):
         del diverged[key]
     make_run(tmp_path, "gmp99/1", diverged)
     make_run(tmp_path, "gmp99/2", None)  # killed before writing metrics.json
+    preempted = {**diverged, "status": "preempted", "error": "preempted by SIGTERM in epoch 1"}
+    make_run(tmp_path, "gmp99/3", preempted)  # and not resumed
+    (tmp_path / "l0" / "2" / "zero_pattern_fc.png").write_bytes(b"\x89PNG")
 
     assert main([str(tmp_path)]) == 0
     rows = read_csv(tmp_path / "report.csv")
@@ -168,6 +171,8 @@ def test_settings_keyed_by_method_and_knobs_ranked_on_validation(tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert "| gmp99/1 | diverged | train/loss is nan |" in text
     assert "| gmp99/2 | no metrics.json (killed or running) | - |" in text
+    assert "| gmp99/3 | preempted | preempted by SIGTERM in epoch 1 |" in text
+    assert "| 0.8700 | 20 | [png](l0/2/zero_pattern_fc.png) |" in text  # the run's picture
     assert f"{mean(l0_test):.4f} ± {sample_std(l0_test):.4f}" in text
     # per-seed rows: sparse and dense accuracy side by side
     assert "| l0/2 | mixed, severity 1 | rvsm l0 lam=1e-05 beta_growth=1 | 2 |" in text

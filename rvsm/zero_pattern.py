@@ -1,0 +1,42 @@
+"""The FC layer's zero pattern as a picture, in the spatial layout of the features it reads.
+
+Row k of the FC weight holds, for class k, one weight per (channel, y, x) of the last feature
+map. Drawn per class as a grid of channel tiles (each tile the feature map's height x width),
+kept weights white, zeros black, grey lines between tiles, so one sees which channels and which
+parts of the text the sparse network still looks at.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+KEPT, ZERO, LINE = 255, 0, 128
+SCALE = 4  # pixels per weight
+
+
+def zero_pattern_image(weight: torch.Tensor, feature_shape: tuple[int, int, int]) -> np.ndarray:
+    """A uint8 image: one panel per class (stacked top to bottom), each a grid of channel tiles.
+
+    Every weight is a ``SCALE`` x ``SCALE`` block of ``KEPT`` or ``ZERO``; everything else is
+    ``LINE``, so the count of ``ZERO`` pixels is ``SCALE**2`` times the count of zero weights.
+    """
+    channels, height, width = feature_shape
+    classes = weight.shape[0]
+    kept = (weight.detach().cpu() != 0).reshape(classes, channels, height, width).numpy()
+    cols = math.ceil(math.sqrt(channels * height / width))  # a roughly square panel
+    rows = math.ceil(channels / cols)
+    tile_h, tile_w = height * SCALE + 1, width * SCALE + 1
+    panel_h = rows * tile_h + 1
+    image = np.full((classes * panel_h + 1, cols * tile_w + 1), LINE, dtype=np.uint8)
+    for k in range(classes):
+        for c in range(channels):
+            top = k * panel_h + 1 + (c // cols) * tile_h
+            left = 1 + (c % cols) * tile_w
+            block = np.where(kept[k, c], KEPT, ZERO).astype(np.uint8)
+            image[top : top + height * SCALE, left : left + width * SCALE] = np.kron(
+                block, np.ones((SCALE, SCALE), dtype=np.uint8)
+            )
+    return image
