@@ -163,7 +163,7 @@ def _as_text(override, value: str) -> str:
     return f"{prefix}{override.get_key_element()}={value}"
 
 
-def check_command_line(argv: Sequence[str]) -> None:
+def check_command_line(argv: Sequence[str], config_name: str = "train") -> None:
     """Check a command line before Hydra starts any job, in one line per problem.
 
     Group choices must exist, keys must exist, and every value of every sweep must pass
@@ -187,7 +187,7 @@ def check_command_line(argv: Sequence[str]) -> None:
         for i in range(max(len(v) for v in values)):
             line = [_as_text(o, v[i % len(v)]) for o, v in zip(user, values, strict=True)]
             try:
-                cfg = compose(config_name="train", overrides=line)
+                cfg = compose(config_name=config_name, overrides=line)
             except ConfigCompositionException as err:
                 raise ConfigError(_composition_message(err)) from None
             validate(cfg)

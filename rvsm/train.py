@@ -35,7 +35,7 @@ def _root_message(err: BaseException) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
-def _fail(err: BaseException) -> None:
+def fail(err: BaseException) -> None:
     """Report a bad setting as one line on stderr and exit with status 2."""
     print(f"rvsm: error: {_root_message(err)}", file=sys.stderr, flush=True)
     sys.exit(2)
@@ -188,7 +188,7 @@ def train(cfg: DictConfig) -> float:
         callbacks.append(timer)
         trainer = _make_trainer(cfg, loggers, callbacks)
     except (ValueError, InstantiationException) as err:
-        _fail(err)
+        fail(err)
     metrics = {"status": "failed"}
     try:
         resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -240,7 +240,7 @@ def main() -> None:
     try:
         check_command_line(sys.argv[1:])
     except ConfigError as err:
-        _fail(err)
+        fail(err)
     _hydra_main()
 
 

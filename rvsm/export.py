@@ -1,0 +1,144 @@
+"""``python -m rvsm.export ckpt_path=<checkpoint or run folder> out=model.pt``.
+
+Writes the evaluated (sparse) network as a TorchScript file that runs with torch alone
+(``torch.jit.load(out)(images)``: float images N x 1 x H x W, ink 1 on paper 0, logits of
+regular / shaky). The split layers are stored compressed, as their nonzero values plus a bit
+mask of where they sit, and decompressed in the forward pass; the other layers are stored as they
+are. Prints the size of this file and of the same network stored dense.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import sys
+from pathlib import Path
+
+import hydra
+import torch
+import torch.nn.functional as F
+from hydra.errors import InstantiationException
+from omegaconf import DictConfig
+from torch import nn
+
+from rvsm.config_checks import ConfigError, check_command_line
+from rvsm.eval import prepare
+from rvsm.io import atomic_open
+from rvsm.module import SparseModule
+from rvsm.train import fail
+
+BITS = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8)
+
+
+def pack_mask(mask: torch.Tensor) -> torch.Tensor:
+    """A bool tensor as bits, eight to a byte (most significant first), flattened."""
+    flat = mask.flatten()
+    padded = torch.zeros(-(-flat.numel() // 8) * 8, dtype=torch.uint8)
+    padded[: flat.numel()] = flat.to(torch.uint8)
+    return (padded.view(-1, 8) * BITS).sum(dim=1, dtype=torch.uint8)
+
+
+class CompressedWeight(nn.Module):
+    """A weight kept as its nonzero values and a bit mask; ``forward`` gives the dense weight."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        weight = weight.detach().contiguous()
+        kept = weight != 0
+        self.shape = list(weight.shape)
+        self.numel = weight.numel()
+        self.register_buffer("values", weight[kept].clone())
+        self.register_buffer("bits", pack_mask(kept))
+        self.register_buffer("place", BITS.clone())
+
+    def forward(self) -> torch.Tensor:
+        mask = (self.bits.unsqueeze(1) & self.place) != 0
+        mask = mask.flatten()[: self.numel]
+        dense = torch.zeros(self.numel, dtype=self.values.dtype, device=self.values.device)
+        return dense.masked_scatter(mask, self.values).view(self.shape)
+
+
+class SparseLinear(nn.Module):
+    def __init__(self, layer: nn.Linear, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = CompressedWeight(weight)
+        self.bias = layer.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight(), self.bias)
+
+
+class SparseConv2d(nn.Module):
+    def __init__(self, layer: nn.Conv2d, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = CompressedWeight(weight)
+        self.bias = layer.bias
+        self.stride, self.padding = layer.stride, layer.padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight(), self.bias, self.stride, self.padding)
+
+
+def standalone(model: SparseModule, compressed: bool = True) -> nn.Module:
+    """A copy of the network with the evaluated weights in its split layers (compressed, or
+    dense for comparison), in eval mode; the trained module is left as it is."""
+    net = copy.deepcopy(model.net).eval().to(memory_format=torch.contiguous_format)
+    for name, weight in model.method.evaluated_weights().items():
+        layer = getattr(net, name)
+        if compressed:
+            kind = SparseLinear if isinstance(layer, nn.Linear) else SparseConv2d
+            setattr(net, name, kind(layer, weight))
+        else:
+            layer.weight = nn.Parameter(weight.detach().clone())
+    return net
+
+
+def script(net: nn.Module, image_size: list[int]) -> torch.jit.ScriptModule:
+    example = torch.zeros(2, 1, *image_size)
+    with torch.no_grad():
+        return torch.jit.trace(net, example, check_trace=False)
+
+
+def file_bytes(module: torch.jit.ScriptModule) -> bytes:
+    buf = io.BytesIO()
+    torch.jit.save(module, buf)
+    return buf.getvalue()
+
+
+def export(cfg: DictConfig) -> dict:
+    try:
+        if not cfg.get("out"):
+            raise ConfigError("out: required, the file to write (e.g. out=model.pt)")
+        path, model, trained = prepare(cfg)
+    except (ValueError, InstantiationException) as err:
+        fail(err)
+    image_size = list(trained["data"]["synth"]["image_size"])
+    sparse = file_bytes(script(standalone(model), image_size))
+    dense = file_bytes(script(standalone(model, compressed=False), image_size))
+    out = Path(cfg.out)
+    with atomic_open(out, "wb") as f:
+        f.write(sparse)
+    print(
+        f"rvsm: exported the sparse network of {path} to {out}: {len(sparse):,} bytes "
+        f"(stored dense: {len(dense):,} bytes); input float N x 1 x {image_size[0]} x "
+        f"{image_size[1]}, ink 1 on paper 0; output logits (regular, shaky)",
+        flush=True,
+    )
+    return {"sparse_bytes": len(sparse), "dense_bytes": len(dense)}
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="export_model")
+def _hydra_main(cfg: DictConfig) -> None:
+    export(cfg)
+
+
+def main() -> None:
+    try:
+        check_command_line(sys.argv[1:], config_name="export_model")
+    except ConfigError as err:
+        fail(err)
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Using a trained model through the real CLIs: eval on other data, refusals, the severity curve,
+and a standalone export that runs where this package cannot be imported."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.helpers import TINY_DATA, run_cli
+
+# the tiny data settings of training, without the training-only keys
+DATA = [a for a in TINY_DATA if a.startswith("data.")]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A run trained on printed fonts (1 epoch, tiny data)."""
+    root = tmp_path_factory.mktemp("use")
+    run_dir = root / "run"
+    result = run_cli([*TINY_DATA, "data=fonts", f"hydra.run.dir={run_dir}"], root, root / "cache")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def _eval(args: list[str], tmp_path: Path, module: str = "rvsm.eval"):
+    return run_cli(args, tmp_path, tmp_path / "cache", module=module)
+
+
+def test_eval_on_the_training_data_repeats_the_runs_test_numbers(trained, tmp_path):
+    out = tmp_path / "same"
+    result = _eval([f"ckpt_path={trained}", "data=fonts", *DATA, f"hydra.run.dir={out}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    evaluated = json.loads((out / "eval.json").read_text())
+    recorded = json.loads((trained / "metrics.json").read_text())
+    for key in ("test/acc", "test/acc_dense", "test/sparsity_fc"):
+        assert evaluated[key] == pytest.approx(recorded[key], abs=1e-9), key
+    assert result.stdout.strip().splitlines()[-1].startswith("rvsm: eval ")
+
+
+def test_eval_on_handwriting_of_a_fonts_trained_checkpoint(trained, tmp_path):
+    out = tmp_path / "other"
+    ckpt = trained / "checkpoints" / "last.ckpt"
+    args = [f"ckpt_path={ckpt}", "data=handwriting", *DATA, f"hydra.run.dir={out}"]
+    result = _eval(args, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    evaluated = json.loads((out / "eval.json").read_text())
+    assert 0.0 <= evaluated["test/acc"] <= 1.0 and 0.0 <= evaluated["test/acc_dense"] <= 1.0
+    assert evaluated["data"]["synth"]["kind"] == "handwriting"
+    assert evaluated["trained"]["data"]["synth"]["kind"] == "fonts"
+    assert evaluated["checkpoint"] == str(ckpt)
+
+
+def _truncated(trained: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "truncated.ckpt"
+    data = (trained / "checkpoints" / "last.ckpt").read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def _text(trained: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "notes.ckpt"
+    path.write_text("not a checkpoint\n")
+    return path
+
+
+REFUSALS = {
+    "image size": (lambda t, p: t, ["data.synth.image_size=[64,128]"], "data.synth.image_size"),
+    "truncated": (_truncated, [], "truncated.ckpt"),
+    "not a checkpoint": (_text, [], "notes.ckpt"),
+    "missing": (lambda t, p: p / "nowhere.ckpt", [], "nowhere.ckpt"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_bad_checkpoint_or_unfitting_data_is_one_line_before_any_data(trained, tmp_path, case):
+    make, extra, named = REFUSALS[case]
+    ckpt = make(trained, tmp_path)
+    args = [f"ckpt_path={ckpt}", *DATA, *extra, f"hydra.run.dir={tmp_path / 'out'}"]
+    result = _eval(args, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rvsm: error: ") and named in lines[0], lines
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+def test_severity_curve_files(trained, tmp_path):
+    out = tmp_path / "severity"
+    args = [f"ckpt_path={trained}", "data=fonts", *DATA, "severities=[0.1,0.5,1.0]"]
+    result = _eval([*args, f"hydra.run.dir={out}"], tmp_path, module="rvsm.severity")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(out / "severity.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["severity"]) for r in rows] == [0.1, 0.5, 1.0]
+    assert all(0.0 <= float(r[k]) <= 1.0 for r in rows for k in ("acc", "acc_dense"))
+    assert (out / "severity.png").read_bytes()[:4] == b"\x89PNG"
+    assert "sparse accuracy reaches 0.9 at severity" in result.stdout
+
+
+def test_crossing_is_read_off_linearly():
+    from rvsm.severity import crossing
+
+    assert crossing([0.1, 0.5, 1.0], [0.5, 0.8, 1.0]) == pytest.approx(0.5 + 0.1 / 0.2 * 0.5)
+    assert crossing([0.1, 0.5], [0.6, 0.7]) is None
+    assert crossing([0.2, 0.1], [0.95, 0.92]) == 0.1
+
+
+# the exported file, run by a Python that cannot import rvsm
+RUN_EXPORTED = """
+import sys
+sys.modules["rvsm"] = None  # importing the package now fails
+try:
+    import rvsm
+    sys.exit("rvsm importable")
+except ImportError:
+    pass
+import torch
+model = torch.jit.load(sys.argv[1])
+with torch.no_grad():
+    torch.save(model(torch.load(sys.argv[2])), sys.argv[3])
+"""
+
+
+def test_export_runs_without_the_package_and_predicts_as_the_sparse_network(trained, tmp_path):
+    from rvsm.nets import TremorCNN
+
+    out = tmp_path / "model.pt"
+    result = _eval([f"ckpt_path={trained}", f"out={out}"], tmp_path, module="rvsm.export")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "bytes (stored dense:" in result.stdout
+
+    # the checkpoint's sparse network, assembled here from its state: the CNN with u as FC weight
+    state = torch.load(trained / "checkpoints" / "last.ckpt", weights_only=False)
+    net_args = state["hyper_parameters"]["run_config"]["model"]["net"]
+    net = TremorCNN(**{k: v for k, v in net_args.items() if k != "_target_"})
+    weights = {k[len("net.") :]: v for k, v in state["state_dict"].items() if k.startswith("net.")}
+    weights["fc.weight"] = state["state_dict"]["method.u_fc"]
+    assert (weights["fc.weight"] == 0).any()
+    net.load_state_dict(weights)
+    x = torch.rand(5, 1, 32, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = net.eval()(x)
+
+    torch.save(x, tmp_path / "x.pt")
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            RUN_EXPORTED,
+            str(out),
+            str(tmp_path / "x.pt"),
+            str(tmp_path / "y.pt"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert torch.allclose(torch.load(tmp_path / "y.pt"), expected, atol=1e-5, rtol=0)
