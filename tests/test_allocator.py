@@ -45,5 +45,7 @@ def test_retained_memory_spares_the_training_step_its_page_faults():
     # glibc's defaults on this machine kind: the step keeps mapping fresh pages (measured
     # 5,000-13,000 faults on most steps), so 20 steps fault far more than one buffer's pages
     assert minor_faults("default") > 5 * buffer_pages
-    # retained: after the first steps every buffer comes back from the heap
-    assert minor_faults("retain") < buffer_pages // 4
+    # retained: after the first steps the buffers come back from the heap; measured 0, 0, 768,
+    # 1536 and 4096 faults over the 20 steps in fresh processes (at most one buffer mapped again
+    # once), against 48,000-98,000 with the defaults
+    assert minor_faults("retain") < 2 * buffer_pages
