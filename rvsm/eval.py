@@ -11,6 +11,7 @@ Writes ``eval.json`` in the run folder and prints one line.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -109,18 +110,15 @@ def evaluate(cfg: DictConfig) -> dict:
     return result
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
-def _hydra_main(cfg: DictConfig) -> None:
-    evaluate(cfg)
-
-
-def main() -> None:
+def run_task(task: Callable[[DictConfig], object], config_name: str) -> None:
+    """The command line of a model-use task: checked in one line per problem, then Hydra runs
+    ``task`` on ``conf/<config_name>.yaml`` (shared by eval, severity and export)."""
     try:
-        check_command_line(sys.argv[1:], config_name="eval")
+        check_command_line(sys.argv[1:], config_name=config_name)
     except ConfigError as err:
         fail(err)
-    _hydra_main()
+    hydra.main(version_base="1.3", config_path="../conf", config_name=config_name)(task)()
 
 
 if __name__ == "__main__":
-    main()
+    run_task(evaluate, "eval")

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import copy
 import io
-import sys
 from pathlib import Path
 
-import hydra
 import torch
 import torch.nn.functional as F
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 from torch import nn
 
-from rvsm.config_checks import ConfigError, check_command_line
-from rvsm.eval import prepare
+from rvsm.config_checks import ConfigError
+from rvsm.eval import prepare, run_task
 from rvsm.io import atomic_open
 from rvsm.module import SparseModule
 from rvsm.train import fail
@@ -139,18 +137,5 @@ def export(cfg: DictConfig) -> dict:
     return {"sparse_bytes": len(sparse), "dense_bytes": len(dense)}
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="export_model")
-def _hydra_main(cfg: DictConfig) -> None:
-    export(cfg)
-
-
-def main() -> None:
-    try:
-        check_command_line(sys.argv[1:], config_name="export_model")
-    except ConfigError as err:
-        fail(err)
-    _hydra_main()
-
-
 if __name__ == "__main__":
-    main()
+    run_task(export, "export_model")

@@ -13,16 +13,14 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import sys
 from pathlib import Path
 
-import hydra
 import lightning as L
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
-from rvsm.config_checks import ConfigError, check_command_line
-from rvsm.eval import prepare, test_accuracy
+from rvsm.config_checks import ConfigError
+from rvsm.eval import prepare, run_task, test_accuracy
 from rvsm.io import atomic_open
 from rvsm.train import fail
 
@@ -106,18 +104,5 @@ def severity_curve(cfg: DictConfig) -> list[dict]:
     return rows
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="severity")
-def _hydra_main(cfg: DictConfig) -> None:
-    severity_curve(cfg)
-
-
-def main() -> None:
-    try:
-        check_command_line(sys.argv[1:], config_name="severity")
-    except ConfigError as err:
-        fail(err)
-    _hydra_main()
-
-
 if __name__ == "__main__":
-    main()
+    run_task(severity_curve, "severity")
