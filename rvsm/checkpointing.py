@@ -53,6 +53,13 @@ def resolve_checkpoint(ckpt_path: str | None, output_dir: Path) -> str | None:
     """
     if ckpt_path is None:
         return None
+    path = checkpoint_path(ckpt_path, output_dir)
+    read_checkpoint(path)
+    return str(path)
+
+
+def checkpoint_path(ckpt_path: str, output_dir: Path) -> Path:
+    """The file ``ckpt_path`` names (``last``: the run folder's last.ckpt), which must exist."""
     if str(ckpt_path) == "last":
         path = output_dir / "checkpoints" / "last.ckpt"
         if not path.is_file():
@@ -60,10 +67,15 @@ def resolve_checkpoint(ckpt_path: str | None, output_dir: Path) -> str | None:
                 f"ckpt_path=last: no checkpoint at {path}; pass the interrupted run's folder "
                 "as hydra.run.dir=<folder> (or drop ckpt_path to start afresh)"
             )
-    else:
-        path = Path(ckpt_path)
-        if not path.is_file():
-            raise ConfigError(f"ckpt_path: no checkpoint file at {path}")
+        return path
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise ConfigError(f"ckpt_path: no checkpoint file at {path}")
+    return path
+
+
+def read_checkpoint(path: Path) -> dict:
+    """A checkpoint's contents, refused in one line if unreadable or not a training checkpoint."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # truncated zip, pickle garbage, permissions...
@@ -74,4 +86,4 @@ def resolve_checkpoint(ckpt_path: str | None, output_dir: Path) -> str | None:
     missing = [k for k in REQUIRED_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
         raise ConfigError(f"ckpt_path: {path} is not a full training checkpoint (no {missing})")
-    return str(path)
+    return state

@@ -16,30 +16,23 @@ from pathlib import Path
 
 import hydra
 import lightning as L
-import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rvsm.checkpointing import resolve_checkpoint
+from rvsm.checkpointing import checkpoint_path, read_checkpoint
 from rvsm.config_checks import ConfigError, check_command_line, validate
 from rvsm.io import write_json
 from rvsm.module import SparseModule
 from rvsm.train import fail
 
 
-def checkpoint_file(ckpt_path: str) -> Path:
-    """The checkpoint a path names: the file itself, or ``<run folder>/checkpoints/last.ckpt``;
-    checked to be a readable, complete training checkpoint (one line naming it otherwise)."""
+def load_trained(ckpt_path: str) -> tuple[Path, SparseModule, dict]:
+    """The checkpoint a path names (the file itself, or ``<run folder>/checkpoints/last.ckpt``),
+    read once; the trained module rebuilt from the settings saved in it; those settings."""
     path = Path(str(ckpt_path))
-    if path.is_dir():
-        return Path(resolve_checkpoint("last", path))
-    return Path(resolve_checkpoint(str(path), path.parent))
-
-
-def load_trained(path: Path) -> tuple[SparseModule, dict]:
-    """The trained module, rebuilt from the settings saved in the checkpoint, and those settings."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    path = checkpoint_path("last", path) if path.is_dir() else checkpoint_path(str(path), path)
+    state = read_checkpoint(path)
     trained = state.get("hyper_parameters", {}).get("run_config")
     if not trained:
         raise ConfigError(f"ckpt_path: {path} has no run_config (not written by rvsm.train)")
@@ -47,7 +40,7 @@ def load_trained(path: Path) -> tuple[SparseModule, dict]:
     method = instantiate(settings.method)
     model = instantiate(settings.model, method=method, split_layers=list(settings.splitting.layers))
     model.load_state_dict(state["state_dict"])
-    return model.eval(), trained
+    return path, model.eval(), trained
 
 
 def check_fits(trained: dict, data: DictConfig, path: Path) -> None:
@@ -74,8 +67,7 @@ def prepare(cfg: DictConfig) -> tuple[Path, SparseModule, dict]:
     validate(cfg)
     if not cfg.get("ckpt_path"):
         raise ConfigError("ckpt_path: required, a checkpoint file or a run folder")
-    path = checkpoint_file(cfg.ckpt_path)
-    model, trained = load_trained(path)
+    path, model, trained = load_trained(cfg.ckpt_path)
     if "data" in cfg:
         check_fits(trained, cfg.data, path)
         instantiate(cfg.data)  # checks the data settings; generates nothing

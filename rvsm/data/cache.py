@@ -66,10 +66,6 @@ def load(path: Path) -> dict[str, np.ndarray] | None:
     return arrays
 
 
-def lock_path(path: Path) -> Path:
-    return path.with_name(path.name + ".lock")
-
-
 def load_or_make(path: Path, make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """The arrays cached at ``path``; the first of several concurrent callers makes and saves them.
 
@@ -82,7 +78,7 @@ def load_or_make(path: Path, make: Callable[[], dict[str, np.ndarray]]) -> dict[
     if arrays is not None:
         return arrays
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(lock_path(path))
+    lock = FileLock(path.with_name(path.name + ".lock"))
     try:
         lock.acquire(timeout=0)
     except Timeout:
