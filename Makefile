@@ -25,27 +25,23 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check rvsm tests experiments
 	$(VENV)/bin/ruff format --check rvsm tests experiments
 
-# The default setting on seeds 1-5, both extreme presets and the dense baseline on seeds 1-3, and
-# l0, Tl1 and l1 over their lambda grids (conf/experiment/sweep_*.yaml) x 3 seeds, all on one
-# fixed data set, then the
-# report. SWEEP_PARTS picks parts (each job is its own folder; the report reads whatever exists).
-# ARGS go to every job, e.g. ARGS="hydra/launcher=joblib hydra.launcher.n_jobs=2 threads=1";
-# a failed part does not stop the rest.
+# Every sweep grid (conf/grid/sweep_*.yaml: the default on seeds 1-5, the extreme presets and the
+# dense baseline on seeds 1-3, l0, Tl1 and l1 over their lambda grids x 3 seeds), all on one fixed
+# data set, then the report. SWEEP_PARTS picks grids by the name after sweep_ (each job is its own
+# folder; the report reads whatever exists). ARGS go to every job, e.g.
+# ARGS="hydra/launcher=joblib hydra.launcher.n_jobs=2 threads=1"; a failed part does not stop
+# the rest. A new conf/grid/sweep_<name>.yaml is a new part.
 SWEEP_DIR ?= logs/sweep/$(shell date +%Y-%m-%d_%H-%M-%S)
-SWEEP_PARTS ?= default extreme_l0 extreme_tl1 dense l0 tl1 l1
+SWEEP_PARTS ?= $(patsubst conf/grid/sweep_%.yaml,%,$(wildcard conf/grid/sweep_*.yaml))
 sweep: $(STAMP)
 	status=0; for part in $(SWEEP_PARTS); do \
-	  case $$part in \
-	    extreme_*|dense) what="experiment=$$part seed=1,2,3 data.seed=12345 task_name=sweep \
-	      trainer.enable_progress_bar=false" ;; \
-	    *) what="experiment=sweep_$$part" ;; \
-	  esac; \
-	  $(PY) -m rvsm.train -m $$what hydra.sweep.dir=$(SWEEP_DIR)/$$part $(ARGS) || status=1; \
+	  $(PY) -m rvsm.train -m grid=sweep_$$part hydra.sweep.dir=$(SWEEP_DIR)/$$part $(ARGS) \
+	    || status=1; \
 	done; \
 	$(PY) -m rvsm.report $(SWEEP_DIR) --out $(SWEEP_DIR)/report || status=1; \
 	echo "sweep: $(SWEEP_DIR)"; exit $$status
 
-# Every method over its knob (conf/experiment/compare_*.yaml) x 3 seeds on two data settings,
+# Every method over its knob (conf/grid/compare_*.yaml, each a part) x 3 seeds on two data settings,
 # the default and a harder one (tremor severity COMPARE_SEVERITY: the dense network reached 0.951
 # test accuracy at 0.3 and 0.978 at 0.45, seed 1), with the dense reference, then one report.
 # Each job is its own folder, so parts can run at different times into one COMPARE_DIR
@@ -54,7 +50,7 @@ sweep: $(STAMP)
 COMPARE_DIR ?= logs/compare/$(shell date +%Y-%m-%d_%H-%M-%S)
 COMPARE_SEVERITY ?= 0.35
 COMPARE_DATA ?= default hard
-COMPARE_PARTS ?= dense rvsm_l0 rvsm_tl1 gmp hardconcrete
+COMPARE_PARTS ?= $(patsubst conf/grid/compare_%.yaml,%,$(wildcard conf/grid/compare_*.yaml))
 compare: $(STAMP)
 	status=0; for data in $(COMPARE_DATA); do \
 	  case $$data in \
@@ -63,7 +59,7 @@ compare: $(STAMP)
 	    *) echo "compare: COMPARE_DATA takes default and/or hard, got $$data"; exit 2 ;; \
 	  esac; \
 	  for part in $(COMPARE_PARTS); do \
-	    $(PY) -m rvsm.train -m experiment=compare_$$part $$extra \
+	    $(PY) -m rvsm.train -m grid=compare_$$part $$extra \
 	      hydra.sweep.dir=$(COMPARE_DIR)/$$dir/$$part $(ARGS) || status=1; \
 	  done; \
 	done; \

@@ -32,10 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from rvsm.methods.penalties import L0, L1, TL1, NoPenalty
 from rvsm.methods.rvsm import RVSM
 from rvsm.module import SparseModule
 from rvsm.nets import TremorCNN
-from rvsm.penalties import L0, L1, TL1, NoPenalty
 
 BATCH, STEPS, REPEATS = 64, 60, 5
 PENALTIES = {"none": NoPenalty(), "l0": L0(1e-5), "tl1": TL1(1.8e-5, 0.01)}
@@ -216,7 +216,8 @@ def compile_time() -> list[str]:
     """Seconds to the first compiled step in a new process: cold inductor cache, then warm."""
     code = (
         "import time; t = time.perf_counter(); import torch; "
-        "from experiments.bench import make_module, lightning_fit; from rvsm.penalties import L0; "
+        "from experiments.bench import make_module, lightning_fit; "
+        "from rvsm.methods.penalties import L0; "
         "lightning_fit(None, module=make_module(L0(1e-5), compile=COMPILE)); "
         "print(time.perf_counter() - t)"
     )
@@ -288,8 +289,8 @@ def inference_latency() -> list[str]:
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    from rvsm.config_checks import CONF_DIR
     from rvsm.export import script, standalone
+    from rvsm.runtime.checks import CONF_DIR
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="train")

@@ -19,11 +19,11 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 from torch import nn
 
-from rvsm.config_checks import ConfigError
-from rvsm.eval import prepare, run_task
-from rvsm.io import atomic_open
 from rvsm.module import SparseModule
-from rvsm.train import fail
+from rvsm.runtime.checks import ConfigError
+from rvsm.runtime.cli import fail, run_task
+from rvsm.runtime.io import atomic_open
+from rvsm.runtime.trained import prepare
 
 BITS = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8)
 
@@ -119,10 +119,10 @@ def export(cfg: DictConfig) -> dict:
     try:
         if not cfg.get("out"):
             raise ConfigError("out: required, the file to write (e.g. out=model.pt)")
-        path, model, trained = prepare(cfg)
+        path, model, _, _ = prepare(cfg)
     except (ValueError, InstantiationException) as err:
         fail(err)
-    image_size = list(trained["data"]["synth"]["image_size"])
+    image_size = list(model.net.image_size)
     sparse = file_bytes(script(standalone(model), image_size))
     dense = file_bytes(script(standalone(model, compressed=False), image_size))
     out = Path(cfg.out)

@@ -18,8 +18,11 @@ from torch import nn
 from torch.func import functional_call
 from torchmetrics.classification import MulticlassAccuracy
 
-from rvsm import allocator
 from rvsm.methods import SparsityMethod
+from rvsm.methods.sparsity import sparsity_metrics
+from rvsm.methods.structure import LayerSpec
+from rvsm.nets import SplittableNet
+from rvsm.runtime import allocator
 
 
 class DivergedError(RuntimeError):
@@ -29,7 +32,7 @@ class DivergedError(RuntimeError):
 class SparseModule(L.LightningModule):
     def __init__(
         self,
-        net: nn.Module,
+        net: SplittableNet,
         method: SparsityMethod,
         split_layers: Sequence[str] = ("fc",),
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
@@ -42,8 +45,8 @@ class SparseModule(L.LightningModule):
         ``finite_check_every``: check that the loss is finite every N steps (and before every
         checkpoint); each check makes the host wait for the device, so None means every step on
         the CPU, where waiting costs nothing, and every 50 steps on an accelerator.
-        ``retain_freed_memory``: keep freed buffers in the process (rvsm/allocator.py), which
-        spares the step its page faults."""
+        ``retain_freed_memory``: keep freed buffers in the process
+        (rvsm/runtime/allocator.py), which spares the step its page faults."""
         super().__init__()
         if retain_freed_memory:
             allocator.retain_freed_memory()
@@ -65,13 +68,22 @@ class SparseModule(L.LightningModule):
             )
         self.split_layers = tuple(split_layers)
         self.method = method
-        method.bind({name: self.layers[name] for name in self.split_layers})
+        method.bind(
+            {name: self.layers[name] for name in self.split_layers},
+            {name: self.layer_spec(name) for name in self.split_layers},
+        )
         # training accuracy is that of the network being optimized; val/test report the sparse
         # (evaluated) network and, where the method has one, its dense twin
         names = ["fit"] + [f"{s}_{k}" for s in ("val", "test") for k in ("sparse", "dense")]
         self.accuracy = nn.ModuleDict(
             {name: MulticlassAccuracy(num_classes=2, average="micro") for name in names}
         )
+
+    def layer_spec(self, name: str) -> LayerSpec:
+        """What a method may know of a layer: its weight's shape and the shape of its input."""
+        weight = self.layers[name].weight
+        reads = self.net.feature_shape if name == self.net.head_name else (weight.shape[1],)
+        return LayerSpec(name, tuple(weight.shape), tuple(reads))
 
     # ---- the evaluated network -------------------------------------------------------------
     def sparse_forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -94,12 +106,8 @@ class SparseModule(L.LightningModule):
     def sparsity(self) -> dict[str, float]:
         """Fractions of exact zeros: per split layer, in the FC layer, and over all split layers."""
         weights = self.evaluated_weights()
-        out = {f"sparsity_{n}": (weights[n] == 0).float().mean().item() for n in self.split_layers}
-        out["sparsity_fc"] = (weights["fc"] == 0).float().mean().item()
-        zeros = sum(int((weights[n] == 0).sum()) for n in self.split_layers)
-        total = sum(weights[n].numel() for n in self.split_layers)
-        out["sparsity"] = zeros / total if total else 0.0
-        return out
+        split = {name: weights[name] for name in self.split_layers}
+        return sparsity_metrics(split, weights[self.net.head_name])
 
     # ---- Lightning hooks ---------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -174,11 +182,11 @@ class SparseModule(L.LightningModule):
         """
         if not self.method.dense_twin:
             return self.sparse_forward(x), None
-        if self.split_layers == ("fc",):
+        if self.split_layers == (self.net.head_name,):
             features = self.net.features(x)
-            fc = self.net.fc
-            sparse = F.linear(features, self.method.evaluated_weights()["fc"], fc.bias)
-            return sparse, fc(features)
+            head = self.layers[self.net.head_name]
+            weight = self.method.evaluated_weights()[self.net.head_name]
+            return F.linear(features, weight, head.bias), head(features)
         return self.sparse_forward(x), self.net(x)
 
     def _evaluate(self, batch, stage: str) -> None:

@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import torch
 from torch import nn
 
 BLOCK_ORDERS = ("pool_first", "pool_last")
+
+
+@runtime_checkable
+class SplittableNet(Protocol):
+    """What the LightningModule, the methods, the zero-pattern picture and the export rely on.
+
+    A network is a feature extractor followed by one linear classifier (``head``), and names the
+    layers whose weights a method may sparsify. Any ``nn.Module`` with these members can be
+    trained, sparsified, evaluated and exported (set ``model.net._target_``).
+    """
+
+    #: (height, width) of the images it reads
+    image_size: tuple[int, int]
+    #: (channels, height, width) of the last feature map, which the head reads flattened
+    feature_shape: tuple[int, int, int]
+    #: the name of the classifier layer in ``weighted_layers()``; its sparsity is ``sparsity_fc``
+    head_name: str
+
+    def weighted_layers(self) -> dict[str, nn.Module]:
+        """The layers whose ``weight`` can be split, by name, in forward order."""
+        ...
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The flattened input of the head."""
+        ...
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
 class TremorCNN(nn.Module):
@@ -37,6 +66,7 @@ class TremorCNN(nn.Module):
                 f"model.net.block_order must be one of {BLOCK_ORDERS}, got {block_order!r}"
             )
         self.pool_first = block_order == "pool_first"
+        self.image_size = tuple(image_size)
         height, width = image_size
         if height < 8 or width < 8:
             raise ValueError(
@@ -54,6 +84,8 @@ class TremorCNN(nn.Module):
         # (channels, height, width) of the last feature map, the FC layer's input unflattened
         self.feature_shape = (c3, height // 8, width // 8)
         self.fc = nn.Linear(c3 * (height // 8) * (width // 8), num_classes)
+
+    head_name = "fc"
 
     def weighted_layers(self) -> dict[str, nn.Module]:
         """The layers whose weights can be split, by name."""

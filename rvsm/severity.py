@@ -19,10 +19,11 @@ import lightning as L
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
-from rvsm.config_checks import ConfigError
-from rvsm.eval import prepare, run_task, test_accuracy
-from rvsm.io import atomic_open
-from rvsm.train import fail
+from rvsm.data import describe_data
+from rvsm.runtime.checks import ConfigError
+from rvsm.runtime.cli import fail, run_task
+from rvsm.runtime.io import atomic_open
+from rvsm.runtime.trained import prepare, test_accuracy
 
 LEVEL = 0.9  # the accuracy whose severity is read off
 CHANCE_MARGIN = 0.6  # above this at the smallest severity, the classifier sees something else
@@ -65,14 +66,13 @@ def severity_curve(cfg: DictConfig) -> list[dict]:
     try:
         if not cfg.severities or min(cfg.severities) < 0:
             raise ConfigError(f"severities must be a list of numbers >= 0, got {cfg.severities}")
-        path, model, trained = prepare(cfg)
+        path, model, trained, datamodule = prepare(cfg)
     except (ValueError, InstantiationException) as err:
         fail(err)
     rows = []
     for severity in sorted(cfg.severities):
         L.seed_everything(cfg.seed, verbose=False)
-        cfg.data.synth.tremor.severity = float(severity)
-        tested = test_accuracy(model, cfg.data, cfg.trainer)
+        tested = test_accuracy(model, datamodule.at_severity(float(severity)), cfg.trainer)
         rows.append(
             {
                 "severity": float(severity),
@@ -87,7 +87,10 @@ def severity_curve(cfg: DictConfig) -> list[dict]:
     writer.writerows(rows)
     with atomic_open(out / "severity.csv", "w") as f:
         f.write(buf.getvalue())
-    title = f"{trained['data']['synth']['kind']}-trained model on {cfg.data.synth.kind} data"
+    title = (
+        f"{describe_data(trained['data'])['data']}-trained model on "
+        f"{datamodule.describe()['data']} data"
+    )
     _plot(rows, out / "severity.png", title)
     at = crossing([r["severity"] for r in rows], [r["acc"] for r in rows])
     print(

@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -18,27 +17,16 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rvsm.callbacks import StageTimer, StopAfterEpochs
-from rvsm.checkpointing import resolve_checkpoint, resume_point
-from rvsm.config_checks import ConfigError, check_command_line, validate
-from rvsm.io import atomic_open, write_json
 from rvsm.module import DivergedError
-from rvsm.preemption import PREEMPTED_EXIT, Preempted
+from rvsm.runtime.build import build
+from rvsm.runtime.callbacks import StageTimer, StopAfterEpochs
+from rvsm.runtime.checkpointing import resolve_checkpoint, resume_point
+from rvsm.runtime.checks import ConfigError
+from rvsm.runtime.cli import fail, root_message, run_task
+from rvsm.runtime.io import atomic_open, write_json
+from rvsm.runtime.preemption import PREEMPTED_EXIT, Preempted
 
 log = logging.getLogger(__name__)
-
-
-def _root_message(err: BaseException) -> str:
-    """First line of the error that Hydra's instantiate wrapped."""
-    while isinstance(err, InstantiationException) and err.__cause__ is not None:
-        err = err.__cause__
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-
-
-def fail(err: BaseException) -> None:
-    """Report a bad setting as one line on stderr and exit with status 2."""
-    print(f"rvsm: error: {_root_message(err)}", file=sys.stderr, flush=True)
-    sys.exit(2)
 
 
 def _make_trainer(cfg: DictConfig, loggers: list, callbacks: list) -> L.Trainer:
@@ -46,7 +34,7 @@ def _make_trainer(cfg: DictConfig, loggers: list, callbacks: list) -> L.Trainer:
         return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     except InstantiationException as err:
         where = f"trainer (accelerator={cfg.trainer.get('accelerator')})"
-        raise ConfigError(f"{where}: {_root_message(err)}") from None
+        raise ConfigError(f"{where}: {root_message(err)}") from None
 
 
 def _instantiate_all(node: DictConfig | None, extra: dict[str, dict] | None = None) -> list:
@@ -74,34 +62,14 @@ def _wandb_run(output_dir: Path, resuming: bool) -> dict:
     return {"id": run_id, "resume": "allow"}
 
 
-# settings saved in every checkpoint (hyper_parameters.run_config): enough to rebuild the run
-CHECKPOINTED = ["seed", "data", "model", "penalty", "method", "splitting", "trainer"]
-
-
-def build(cfg: DictConfig):
-    """Check the config and build method, model and data module (no data is generated here)."""
-    validate(cfg)
-    if cfg.get("threads"):
-        torch.set_num_threads(cfg.threads)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    method = instantiate(cfg.method)
-    model = instantiate(cfg.model, method=method, split_layers=list(cfg.splitting.layers))
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    model.hparams["run_config"] = {key: resolved[key] for key in CHECKPOINTED}
-    datamodule = instantiate(cfg.data)
-    return method, model, datamodule
-
-
-# settings named in the summary line, when the method has them
-SUMMARY_KEYS = ("penalty", "lam", "beta", "a", "sparsity_target")
-
-
 def _short(value) -> str:
     return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def summary_line(metrics: dict) -> str:
-    settings = " ".join(f"{k}={_short(metrics[k])}" for k in SUMMARY_KEYS if k in metrics)
+def summary_line(metrics: dict, knobs: dict) -> str:
+    """One line: the method, the ``knobs`` it names (``SparsityMethod.summary()``), the seed,
+    the test numbers and the fit time."""
+    settings = " ".join(f"{k}={_short(v)}" for k, v in knobs.items())
     results = " ".join(
         f"{k}={metrics[k]:.4f}"
         for k in ("test/acc", "test/acc_dense", "test/sparsity_fc", "test/sparsity")
@@ -137,11 +105,11 @@ def _fit_and_test(trainer: L.Trainer, model, datamodule, ckpt_path, timer: Stage
     return {**metrics, **{k: float(v) for k, v in tested.items()}, "status": "ok"}
 
 
-def _report(cfg: DictConfig, metrics: dict, checkpoint: Path) -> None:
+def _report(cfg: DictConfig, metrics: dict, checkpoint: Path, knobs: dict) -> None:
     """One line on how the run ended; exits non-zero for a single run that did not finish."""
     status, kept = metrics["status"], checkpoint if checkpoint.is_file() else "none"
     if status == "ok":
-        print(summary_line(metrics), flush=True)
+        print(summary_line(metrics, knobs), flush=True)
     elif status == "stopped":
         print(
             f"rvsm: stopped after {metrics['epochs']} of {cfg.trainer.max_epochs} epochs; "
@@ -176,7 +144,11 @@ def train(cfg: DictConfig) -> float:
     output_dir = Path(cfg.paths.output_dir)
     preempted: Preempted | None = None
     try:
-        method, model, datamodule = build(cfg)
+        if cfg.get("threads"):
+            torch.set_num_threads(cfg.threads)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        model, datamodule = build(cfg)
+        method = model.method
         ckpt_path = resolve_checkpoint(resume_point(cfg, output_dir), output_dir)
         wandb_on = "wandb" in (cfg.get("logger") or {})
         extra = {"wandb": _wandb_run(output_dir, ckpt_path is not None)} if wandb_on else {}
@@ -207,9 +179,10 @@ def train(cfg: DictConfig) -> float:
             metrics = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
         metrics.update(
             **method.describe(),
+            main_knobs=list(method.main_knobs),
             split_layers=list(cfg.splitting.layers),
             seed=int(cfg.seed),
-            data=datamodule.settings.kind,
+            **datamodule.describe(),
             epochs=trainer.current_epoch,
         )
         objective = metrics.get(cfg.optimized_metric) if metrics["status"] == "ok" else None
@@ -217,8 +190,8 @@ def train(cfg: DictConfig) -> float:
             objective = cfg.failed_objective
         metrics["objective"] = float(objective)  # what the sweeper is given
         if trainer.is_global_zero:
-            write_json(output_dir / "metrics.json", metrics)
-            _report(cfg, metrics, output_dir / "checkpoints" / "last.ckpt")
+            write_json(output_dir / "metrics.json", metrics, sort_keys=False)
+            _report(cfg, metrics, output_dir / "checkpoints" / "last.ckpt", method.summary())
         if preempted is not None:
             preempted.hand_on()  # e.g. submitit's handler requeues the job
             sys.exit(PREEMPTED_EXIT)
@@ -231,17 +204,8 @@ def train(cfg: DictConfig) -> float:
             wandb.finish(exit_code=0 if ended else 1)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
-def _hydra_main(cfg: DictConfig) -> float:
-    return train(cfg)
-
-
 def main() -> None:
-    try:
-        check_command_line(sys.argv[1:])
-    except ConfigError as err:
-        fail(err)
-    _hydra_main()
+    run_task(train, "train")
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def test_sparsity_reported_is_fraction_of_zeros_in_checkpointed_u(tmp_path, cach
     # the zero-pattern picture shows exactly the checkpoint's zeros
     from PIL import Image
 
-    from rvsm.zero_pattern import SCALE, ZERO
+    from rvsm.reporting.zero_pattern import SCALE, ZERO
 
     picture = np.asarray(Image.open(run_dir / "zero_pattern_fc.png"))
     assert (picture == ZERO).sum() == SCALE**2 * int((u == 0).sum())

@@ -6,10 +6,10 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from rvsm.methods.penalties import L0
 from rvsm.methods.rvsm import RVSM
 from rvsm.module import SparseModule
 from rvsm.nets import TremorCNN
-from rvsm.penalties import L0
 
 
 class LossRecorder(L.Callback):

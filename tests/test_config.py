@@ -6,14 +6,15 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from rvsm.config_checks import CONF_DIR, group_options, validate
-from rvsm.penalties import L0, L1, TL1, NoPenalty
+from rvsm.methods.dense import Dense
+from rvsm.methods.penalties import L0, L1, TL1
+from rvsm.runtime.checks import CONF_DIR, validate
+from rvsm.runtime.precheck import check_command_line, group_options
 
 EXPECTED = {
     "paper_l0": (L0, 1e-5, None),
     "paper_tl1": (TL1, 1.8e-5, 0.01),
     "paper_l1": (L1, 1.4e-3, None),
-    "dense": (NoPenalty, 0.0, None),
     "extreme_l0": (L0, 2.8e-5, None),
     "extreme_tl1": (TL1, 3.6e-5, 0.01),
 }
@@ -30,41 +31,33 @@ SWEEPS = {
 }
 
 
-COMPARISONS = {
-    "compare_rvsm_l0": ("RVSM", "penalty.lam"),
-    "compare_rvsm_tl1": ("RVSM", "penalty.lam"),
-    "compare_gmp": ("GMP", "method.sparsity"),
-    "compare_hardconcrete": ("HardConcrete", "method.lam"),
-}
-
-
-def compose_preset(name: str):
-    """The train config with ``experiment=<name>``, Hydra's own keys (the sweep grid) included."""
+def compose_train(overrides: list[str]):
+    """The train config with ``overrides``, Hydra's own keys (the sweep grid) included."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(
-            config_name="train", overrides=[f"experiment={name}"], return_hydra_config=True
-        )
+        return compose(config_name="train", overrides=overrides, return_hydra_config=True)
 
 
-def test_every_preset_is_expected_here():
-    expected = set(EXPECTED) | set(SWEEPS) | set(COMPARISONS) | {"compare_dense"}
-    assert set(group_options("experiment")) == expected
+@pytest.mark.parametrize(
+    "choice",
+    [f"experiment={n}" for n in group_options("experiment")]
+    + [f"grid={n}" for n in group_options("grid")],
+)
+def test_every_preset_and_grid_builds_on_every_sweep_point(choice):
+    """Discovered from conf/: a new preset or grid is checked without being listed here."""
+    check_command_line(["-m", choice])  # raises ConfigError on any point that cannot build
+    cfg = compose_train([choice])
+    if choice.startswith("grid="):  # a grid sweeps seeds on one fixed data set
+        assert "seed" in cfg.hydra.sweeper.params and cfg.data.seed == 12345
 
 
-@pytest.mark.parametrize("name", sorted(COMPARISONS))
-def test_compare_presets_sweep_their_method_knob_over_three_seeds(name):
-    cfg = compose_preset(name)
-    method, knob = COMPARISONS[name]
-    assert cfg.method._target_.endswith(method)
-    params = {k: str(v) for k, v in cfg.hydra.sweeper.params.items()}
-    assert params["seed"] == "1,2,3" and len(params[knob].split(",")) >= 4
-    assert cfg.data.seed == 12345
-    validate(cfg)
+def test_dense_preset_is_the_dense_method():
+    cfg = compose_train(["experiment=dense"])
+    assert type(instantiate(cfg.method)) is Dense and cfg.task_name == "dense"
 
 
 @pytest.mark.parametrize("name", sorted(SWEEPS))
 def test_sweep_presets_hold_their_grid_on_fixed_data(name):
-    cfg = compose_preset(name)
+    cfg = compose_train([f"grid={name}"])
     penalty, grid = SWEEPS[name]
     assert cfg.penalty._target_.endswith({"l0": "L0", "tl1": "TL1", "l1": "L1"}[penalty])
     assert {k: str(v) for k, v in cfg.hydra.sweeper.params.items()} == grid

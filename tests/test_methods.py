@@ -13,12 +13,20 @@ import lightning as L
 import pytest
 import torch
 
-from rvsm.gates import GAMMA, ZETA, B, deterministic_gates, expected_l0, prob_open, sample_gates
+from rvsm.methods.gates import (
+    GAMMA,
+    ZETA,
+    B,
+    deterministic_gates,
+    expected_l0,
+    prob_open,
+    sample_gates,
+)
 from rvsm.methods.gmp import GMP
 from rvsm.methods.hardconcrete import HardConcrete
+from rvsm.methods.schedules import cubic_sparsity
 from rvsm.module import SparseModule
 from rvsm.nets import TremorCNN
-from rvsm.schedules import cubic_sparsity
 from tests.helpers import TINY_DATA, run_cli, wandb_history_keys, wandb_records
 from tests.test_reliability import assert_same_numbers, metrics_of
 from tests.test_rvsm_step import fit
@@ -215,12 +223,10 @@ def test_compare_presets_sweep_one_knob_over_three_seeds_on_fixed_data(name):
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    from rvsm.config_checks import CONF_DIR, validate
+    from rvsm.runtime.checks import CONF_DIR, validate
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(
-            config_name="train", overrides=[f"experiment={name}"], return_hydra_config=True
-        )
+        cfg = compose(config_name="train", overrides=[f"grid={name}"], return_hydra_config=True)
     validate(cfg)
     kind, knob, grid = COMPARE[name]
     assert type(instantiate(cfg.method)).__name__ == kind

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from rvsm.penalties import _CHUNK, L0, L1, TL1, NoPenalty
+from rvsm.methods.penalties import _CHUNK, L0, L1, TL1, NoPenalty
 
 
 def brute_force_prox(x: torch.Tensor, penalty_fn, lam: float, beta: float) -> torch.Tensor:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rvsm.preemption import PREEMPTED_EXIT
+from rvsm.runtime.preemption import PREEMPTED_EXIT
 from tests.helpers import TINY_DATA, run_cli, start, wandb_records
 
 # Deterministic CPU runs of 3 epochs; 600 training pairs make an epoch long enough to kill.

@@ -9,8 +9,8 @@ import lightning as L
 import pytest
 import torch
 
-from rvsm.penalties import L0, TL1
-from rvsm.schedules import grown_beta
+from rvsm.methods.penalties import L0, TL1
+from rvsm.methods.schedules import grown_beta
 from tests.helpers import TINY_DATA, run_cli
 from tests.test_reliability import assert_same_numbers, metrics_of
 from tests.test_rvsm_step import BETA, fit, make_module

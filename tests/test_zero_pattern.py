@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rvsm.zero_pattern import KEPT, SCALE, ZERO, zero_pattern_image
+from rvsm.reporting.zero_pattern import KEPT, SCALE, ZERO, zero_pattern_image
 
 
 def test_one_kept_weight_is_one_white_block_in_its_class_panel_and_channel_tile():

@@ -1,1 +1,21 @@
-"""Synthesis of regular vs tremor-perturbed text images (printed fonts and handwriting)."""
+"""Synthesized regular vs shaky text: the data source and everything it needs.
+
+What the rest of the package may know about the data is what ``TremorTextDataModule`` exposes
+(``image_size``, ``describe()``, ``cache_path``) and ``describe_data`` below; nothing outside this
+package reads ``data.synth.*``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+def describe_data(data_cfg: Mapping) -> dict:
+    """The data setting named in metrics and reports (kind, tremor severity), from the ``data``
+    config of a run; the same as ``TremorTextDataModule.describe()`` for that config."""
+    synth = data_cfg["synth"]
+    severity = synth.get("tremor", {}).get("severity")
+    return {
+        "data": synth.get("kind"),
+        "severity": float(severity) if isinstance(severity, int | float) else severity,
+    }

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock, Timeout
 
-from rvsm.io import atomic_open
+from rvsm.runtime.io import atomic_open
 
 log = logging.getLogger(__name__)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -15,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from rvsm.data import cache
 from rvsm.data.glyphs import get_font
-from rvsm.data.synth import KINDS, SynthSettings, generate_dataset
+from rvsm.data.synth import KINDS, SynthSettings, generate_dataset, whole_number
 from rvsm.data.words import SPLITS
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,16 @@ class TremorTextDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.settings = SynthSettings.from_dict(dict(synth))
-        self.n_pairs = {split: int(n_pairs.get(split, 0)) for split in SPLITS}
+        if not whole_number(batch_size) or batch_size < 1:
+            raise ValueError(f"data.batch_size must be an integer >= 1, got {batch_size!r}")
+        if not all(
+            whole_number(n_pairs.get(split)) and n_pairs.get(split) >= 1 for split in SPLITS
+        ):
+            raise ValueError(
+                "data.n_pairs must be {train: n, val: n, test: n} with every n >= 1, "
+                f"got {dict(n_pairs)}"
+            )
+        self.n_pairs = {split: int(n_pairs[split]) for split in SPLITS}
         self.seed = int(seed)
         self.shuffle_seed = self.seed if shuffle_seed is None else int(shuffle_seed)
         self.batch_size = int(batch_size)
@@ -121,6 +131,29 @@ class TremorTextDataModule(L.LightningDataModule):
         self.splits: dict[str, BatchTensorDataset] = {}
         self._arrays: dict[str, np.ndarray] | None = None  # read by prepare_data, used by setup
         self._check()
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) of the images, which the network is built for."""
+        return tuple(self.settings.image_size)
+
+    def describe(self) -> dict:
+        """The data setting named in metrics.json and reports: kind and tremor severity."""
+        return {"data": self.settings.kind, "severity": float(self.settings.tremor.severity)}
+
+    def at_severity(self, severity: float) -> TremorTextDataModule:
+        """The same data setting with another tremor severity (its own cache file)."""
+        synth = dataclasses.asdict(self.settings)
+        synth["tremor"]["severity"] = float(severity)
+        return TremorTextDataModule(
+            synth,
+            self.n_pairs,
+            self.seed,
+            self.batch_size,
+            str(self.cache_path.parent),
+            self.workers,
+            self.shuffle_seed,
+        )
 
     def _check(self) -> None:
         """Fail fast, before any generation, on settings that cannot work."""
@@ -143,12 +176,6 @@ class TremorTextDataModule(L.LightningDataModule):
             raise ValueError(
                 f"data.cache_dir: cannot create or write {self.cache_path.parent} "
                 f"({folder} is not a writable folder); set paths.cache_dir or RVSM_CACHE_DIR"
-            )
-        if self.batch_size < 1:
-            raise ValueError(f"data.batch_size must be >= 1, got {self.batch_size}")
-        if min(self.n_pairs["train"], self.n_pairs["val"], self.n_pairs["test"]) < 1:
-            raise ValueError(
-                f"data.n_pairs: every split needs at least one pair, got {self.n_pairs}"
             )
 
     def prepare_data(self) -> None:

@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from rvsm.data.synth import SynthSettings, generate_dataset
 from rvsm.data.words import SPLITS
-from rvsm.io import atomic_open
+from rvsm.runtime.io import atomic_open
 
 
 def split_counts(total: int, proportions: dict[str, int]) -> dict[str, int]:

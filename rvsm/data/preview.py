@@ -8,7 +8,7 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from rvsm.data.synth import SynthSettings, render_pair
-from rvsm.io import atomic_open
+from rvsm.runtime.io import atomic_open
 
 
 def pair_grid(settings: SynthSettings, seed: int, n_pairs: int, columns: int) -> np.ndarray:

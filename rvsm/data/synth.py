@@ -10,6 +10,7 @@ pen that gives about its twin's ink.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
@@ -73,7 +74,51 @@ class SynthSettings:
         values = {k: _freeze(v) for k, v in d.items()}
         if "tremor" in d:
             values["tremor"] = TremorSettings(**{k: _freeze(v) for k, v in d["tremor"].items()})
-        return cls(**values)
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Raise ValueError naming the first ``data.synth`` key whose value cannot work."""
+        for key, ok, expected in (
+            (
+                "image_size",
+                len(self.image_size) == 2
+                and all(whole_number(x) and x >= 1 for x in self.image_size),
+                "[height, width], each an integer >= 1",
+            ),
+            (
+                "body_px",
+                len(self.body_px) == 2
+                and all(_finite(x) for x in self.body_px)
+                and 0 < self.body_px[0] <= self.body_px[1],
+                "[min, max] with 0 < min <= max",
+            ),
+            ("supersample", whole_number(self.supersample) and 1 <= self.supersample <= 8, "1..8"),
+            (
+                "tremor.severity",
+                _finite(self.tremor.severity) and self.tremor.severity >= 0,
+                ">= 0",
+            ),
+            (
+                "micrographia",
+                _finite(self.micrographia) and 0 <= self.micrographia < 1,
+                "a fraction in [0, 1) (0 = off)",
+            ),
+        ):
+            if not ok:
+                value = self.tremor.severity if key.startswith("tremor") else None
+                value = getattr(self, key) if value is None else value
+                raise ValueError(f"data.synth.{key} must be {expected}, got {value!r}")
+
+
+def whole_number(v) -> bool:
+    """An int, not a bool."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _finite(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _choose_text(rng: np.random.Generator, s: SynthSettings, split: str) -> str:

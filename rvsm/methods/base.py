@@ -13,6 +13,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from rvsm.methods.structure import LayerSpec
+
 
 class SparsityMethod(nn.Module):
     """Base class: dense training of the split layers; subclasses override what they change."""
@@ -21,10 +23,25 @@ class SparsityMethod(nn.Module):
     #: whether the network being optimized (w) differs from the evaluated (sparse) one, so that
     #: its accuracy is worth reporting as ``*/acc_dense``
     dense_twin = False
+    #: the knobs (keys of ``describe()``) always named in a report's label of a setting: what
+    #: the method is swept over
+    main_knobs: tuple[str, ...] = ()
+    #: the knobs named in a run's one-line summary (None: ``main_knobs``)
+    summary_knobs: tuple[str, ...] | None = None
 
-    def bind(self, layers: Mapping[str, nn.Module]) -> None:
-        """Called once with the split layers, by name, before any training or loading."""
+    def bind(
+        self, layers: Mapping[str, nn.Module], specs: Mapping[str, LayerSpec] | None = None
+    ) -> None:
+        """Called once with the split layers, by name, and what is known of their shapes,
+        before any training or loading."""
         self.layers = dict(layers)
+        self.specs = dict(specs or {})
+
+    def summary(self) -> dict:
+        """The settings named in a run's one-line summary."""
+        described = self.describe()
+        keys = self.main_knobs if self.summary_knobs is None else self.summary_knobs
+        return {k: described[k] for k in keys if k in described}
 
     def training_weights(self) -> dict[str, torch.Tensor]:
         """Weights the training forward uses in place of some split layers' own (by layer)."""

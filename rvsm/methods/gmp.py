@@ -5,9 +5,9 @@ Each split layer is pruned with ``torch.nn.utils.prune``: its weight becomes
 both tensors are in the state dict, so a checkpoint restores the mask. Between ``start`` and
 ``end`` (fractions of the training steps) the mask is recomputed every ``every_steps`` optimizer
 steps, and at ``end``: the smallest-magnitude kept weights are removed until the layer's
-fraction of zeros reaches the cubic schedule ``rvsm.schedules.cubic_sparsity``. A pruned weight
-stays pruned. After ``end`` the mask is fixed and the kept weights fine-tune; the final fraction
-of zeros is ``round(sparsity * n) / n`` exactly. The network being trained is the evaluated
+fraction of zeros reaches the cubic schedule ``rvsm.methods.schedules.cubic_sparsity``. A pruned
+weight stays pruned. After ``end`` the mask is fixed and the kept weights fine-tune; the final
+fraction of zeros is ``round(sparsity * n) / n`` exactly. The network being trained is the evaluated
 network, so there is no dense twin.
 """
 
@@ -20,34 +20,42 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from rvsm.methods.arguments import integer, number, require
 from rvsm.methods.base import SparsityMethod
-from rvsm.schedules import cubic_sparsity
+from rvsm.methods.schedules import cubic_sparsity
+from rvsm.methods.sparsity import zero_fraction
+from rvsm.methods.structure import LayerSpec
 
 
 class GMP(SparsityMethod):
     name = "gmp"
     dense_twin = False
+    main_knobs = ("sparsity_target",)
 
     def __init__(
         self, sparsity: float = 0.9, start: float = 0.1, end: float = 0.6, every_steps: int = 20
     ) -> None:
         super().__init__()
-        if not (isinstance(sparsity, int | float) and 0.0 <= sparsity < 1.0):
-            raise ValueError(f"method.sparsity must be a fraction in [0, 1), got {sparsity}")
-        if not (isinstance(start, int | float) and isinstance(end, int | float)) or not (
-            0.0 <= start <= end <= 1.0
-        ):
-            raise ValueError(
-                f"method.start and method.end must satisfy 0 <= start <= end <= 1, "
-                f"got start={start}, end={end}"
-            )
-        if isinstance(every_steps, bool) or not isinstance(every_steps, int) or every_steps < 1:
-            raise ValueError(f"method.every_steps must be an integer >= 1, got {every_steps}")
+        require(
+            "method.sparsity", sparsity, lambda v: number(v) and 0 <= v < 1, "a fraction in [0, 1)"
+        )
+        require("method.start", start, lambda v: number(v) and 0 <= v <= 1, "a number in [0, 1]")
+        require(
+            "method.end",
+            end,
+            lambda v: number(v) and start <= v <= 1,
+            f"a number in [method.start ({start}), 1]",
+        )
+        require(
+            "method.every_steps", every_steps, lambda v: integer(v) and v >= 1, "an integer >= 1"
+        )
         self.sparsity, self.start, self.end = float(sparsity), float(start), float(end)
         self.every_steps = every_steps
 
-    def bind(self, layers: Mapping[str, nn.Module]) -> None:
-        super().bind(layers)
+    def bind(
+        self, layers: Mapping[str, nn.Module], specs: Mapping[str, LayerSpec] | None = None
+    ) -> None:
+        super().bind(layers, specs)
         # weight -> weight_orig (parameter) * weight_mask (buffer, all ones): both exist before a
         # checkpoint is loaded into them
         for layer in self.layers.values():
@@ -83,9 +91,8 @@ class GMP(SparsityMethod):
         return {name: layer.weight_orig * layer.weight_mask for name, layer in self.layers.items()}
 
     def epoch_log(self) -> dict[str, float]:
-        masks = [layer.weight_mask for layer in self.layers.values()]
-        zeros = sum(int((m == 0).sum()) for m in masks)
-        return {"pruned": zeros / sum(m.numel() for m in masks)}
+        masks = {name: layer.weight_mask for name, layer in self.layers.items()}
+        return {"pruned": zero_fraction(masks.values())}
 
     def describe(self) -> dict:
         return {

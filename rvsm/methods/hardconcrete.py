@@ -1,8 +1,8 @@
 """L0 regularisation with hard-concrete gates (Louizos, Welling & Kingma, ICLR 2018).
 
 Every weight w of the split layers gets a gate with a learned ``log_alpha`` (formulas in
-``rvsm.gates``). Training uses w * z with z sampled once per step (shared by the batch) and adds
-``lam`` times the expected number of open gates to the loss; the gates and the weights are
+``rvsm.methods.gates``). Training uses w * z with z sampled once per step (shared by the batch)
+and adds ``lam`` times the expected number of open gates to the loss; the gates and the weights are
 trained together by the same optimizer, the gates with their own learning rate ``gate_lr`` if set
 (they have to travel from ``init_log_alpha`` to below -2.4 within the training budget). The
 evaluated network uses w * z with the deterministic test-time gate, whose zeros are exact, so the
@@ -15,30 +15,31 @@ the same gates as an uninterrupted one.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import torch
 from torch import nn
 
-from rvsm.gates import deterministic_gates, expected_l0, sample_gates
+from rvsm.methods.arguments import non_negative, number, positive, require
 from rvsm.methods.base import SparsityMethod
+from rvsm.methods.gates import deterministic_gates, expected_l0, sample_gates
+from rvsm.methods.sparsity import zero_fraction
+from rvsm.methods.structure import LayerSpec
 
 
 class HardConcrete(SparsityMethod):
     name = "hardconcrete"
     dense_twin = False
+    main_knobs = ("lam",)
 
     def __init__(
         self, lam: float = 1e-4, init_log_alpha: float = 2.0, gate_lr: float | None = None
     ) -> None:
         super().__init__()
-        if not (isinstance(lam, int | float) and math.isfinite(lam) and lam >= 0):
-            raise ValueError(f"method.lam must be a number >= 0, got {lam}")
-        if not (isinstance(init_log_alpha, int | float) and math.isfinite(init_log_alpha)):
-            raise ValueError(f"method.init_log_alpha must be a finite number, got {init_log_alpha}")
-        if gate_lr is not None and not (isinstance(gate_lr, int | float) and gate_lr > 0):
-            raise ValueError(f"method.gate_lr must be a number > 0 (or null), got {gate_lr}")
+        require("method.lam", lam, non_negative, "a number >= 0")
+        require("method.init_log_alpha", init_log_alpha, number, "a finite number")
+        if gate_lr is not None:
+            require("method.gate_lr", gate_lr, positive, "a number > 0 (or null)")
         self.lam, self.init_log_alpha = float(lam), float(init_log_alpha)
         self.gate_lr = None if gate_lr is None else float(gate_lr)
         # steps done and the noise seed (the process's torch seed, i.e. `seed`), checkpointed
@@ -47,8 +48,10 @@ class HardConcrete(SparsityMethod):
         self._generator: torch.Generator | None = None
         self._step: int | None = None  # host copy of steps_done (no device sync per step)
 
-    def bind(self, layers: Mapping[str, nn.Module]) -> None:
-        super().bind(layers)
+    def bind(
+        self, layers: Mapping[str, nn.Module], specs: Mapping[str, LayerSpec] | None = None
+    ) -> None:
+        super().bind(layers, specs)
         for name, layer in self.layers.items():
             log_alpha = torch.full_like(layer.weight.detach(), self.init_log_alpha)
             self.register_parameter(f"log_alpha_{name}", nn.Parameter(log_alpha))
@@ -99,9 +102,9 @@ class HardConcrete(SparsityMethod):
     @torch.no_grad()
     def epoch_log(self) -> dict[str, float]:
         n = sum(self.log_alpha(name).numel() for name in self.layers)
-        closed = sum(int((deterministic_gates(self.log_alpha(k)) == 0).sum()) for k in self.layers)
+        gates = [deterministic_gates(self.log_alpha(k)) for k in self.layers]
         expected = sum(float(expected_l0(self.log_alpha(k))) for k in self.layers)
-        return {"gates_closed": closed / n, "expected_open": expected / n}
+        return {"gates_closed": zero_fraction(gates), "expected_open": expected / n}
 
     def describe(self) -> dict:
         return {

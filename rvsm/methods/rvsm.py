@@ -16,20 +16,23 @@ Schedules that bring w onto u (``splitting.*``), applied at each epoch end after
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import torch
 from torch import nn
 
+from rvsm.methods.arguments import flag, integer, positive, require
 from rvsm.methods.base import SparsityMethod
-from rvsm.penalties import Penalty
-from rvsm.schedules import grown_beta
+from rvsm.methods.penalties import Penalty
+from rvsm.methods.schedules import grown_beta
+from rvsm.methods.structure import LayerSpec
 
 
 class RVSM(SparsityMethod):
     name = "rvsm"
     dense_twin = True
+    main_knobs = ("penalty", "lam", "a")
+    summary_knobs = ("penalty", "lam", "beta", "a")
 
     def __init__(
         self,
@@ -40,17 +43,35 @@ class RVSM(SparsityMethod):
         keep_threshold: bool = True,
         sync_every_epoch: bool = False,
         finetune_epochs: int = 0,
+        max_epochs: int | None = None,
     ) -> None:
+        """``max_epochs``: the run's ``trainer.max_epochs``, which the finetune phase must fit in
+        (None: not checked)."""
         super().__init__()
-        if not (math.isfinite(beta) and beta > 0):
-            raise ValueError(f"splitting.beta must be > 0, got {beta}")
-        if not (math.isfinite(beta_growth) and beta_growth > 0):
-            raise ValueError(f"splitting.beta_growth must be > 0, got {beta_growth}")
-        if beta_max is not None and not beta_max >= beta:
-            raise ValueError(f"splitting.beta_max must be >= splitting.beta, got {beta_max}")
-        if int(finetune_epochs) != finetune_epochs or finetune_epochs < 0:
-            raise ValueError(
-                f"splitting.finetune_epochs must be an integer >= 0, got {finetune_epochs}"
+        require("splitting.beta", beta, positive, "a number > 0")
+        require("splitting.beta_growth", beta_growth, positive, "a number > 0 (1.0 = fixed)")
+        if beta_max is not None:
+            require(
+                "splitting.beta_max",
+                beta_max,
+                lambda v: positive(v) and v >= beta,
+                f"a number >= splitting.beta ({beta}) (or null)",
+            )
+        require("splitting.keep_threshold", keep_threshold, flag, "true or false")
+        require("splitting.sync_every_epoch", sync_every_epoch, flag, "true or false")
+        require(
+            "splitting.finetune_epochs",
+            finetune_epochs,
+            lambda v: integer(v) and v >= 0,
+            "an integer >= 0",
+        )
+        if max_epochs is not None and max_epochs != -1 and finetune_epochs:
+            require(
+                "splitting.finetune_epochs",
+                finetune_epochs,
+                finetune_epochs < max_epochs,
+                f"< trainer.max_epochs ({max_epochs}) (a run this short: "
+                "splitting.finetune_epochs=0)",
             )
         self.penalty = penalty
         self.beta0, self.growth, self.beta_max = float(beta), float(beta_growth), beta_max
@@ -60,11 +81,15 @@ class RVSM(SparsityMethod):
         self.register_buffer("beta", torch.tensor(float(beta), dtype=torch.float64))
         self.register_buffer("finetuning", torch.tensor(False))
 
-    def bind(self, layers: Mapping[str, nn.Module]) -> None:
-        super().bind(layers)
+    def bind(
+        self, layers: Mapping[str, nn.Module], specs: Mapping[str, LayerSpec] | None = None
+    ) -> None:
+        super().bind(layers, specs)
         for name, layer in self.layers.items():
             w = layer.weight.detach()
-            self.register_buffer(f"u_{name}", self.penalty.prox(w, self.beta0))
+            self.register_buffer(
+                f"u_{name}", self.penalty.prox(w, self.beta0, self.specs.get(name))
+            )
             self.register_buffer(f"mask_{name}", torch.ones_like(w, dtype=torch.bool))
 
     # ---- the pieces of the step ----------------------------------------------------------
@@ -90,14 +115,16 @@ class RVSM(SparsityMethod):
 
     @torch.no_grad()
     def refresh_u(self) -> None:
-        """The splitting step: u <- prox(w), element-wise; in the finetune phase u <- w on the
+        """The splitting step: u <- prox(w) (element-wise, or grouped as the penalty reads the
+        layer's spec); in the finetune phase u <- w on the
         fixed support (pruned weights are put back to exactly zero after the optimizer step)."""
         for name, layer in self.layers.items():
             if self.finetuning:
                 layer.weight.mul_(self.mask(name))
                 self.u(name).copy_(layer.weight)
             else:
-                self.u(name).copy_(self.penalty.prox(layer.weight, self.prox_beta))
+                prox = self.penalty.prox(layer.weight, self.prox_beta, self.specs.get(name))
+                self.u(name).copy_(prox)
 
     @torch.no_grad()
     def sync(self) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from rvsm.config_checks import ConfigError
-from rvsm.io import atomic_open
+from rvsm.runtime.checks import ConfigError
+from rvsm.runtime.io import atomic_open
 
 # What a Lightning checkpoint needs to resume the whole state (weights and u buffers, optimizer
 # and scheduler, loop position).

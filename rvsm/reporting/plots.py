@@ -1,5 +1,6 @@
 """PNG figures of a report: the accuracy / FC sparsity trade-off, accuracy and sparsity vs lambda,
-validation curves. Colours follow ``rvsm.report.family`` (the method, and RVSM's penalty)."""
+validation curves. Colours follow ``rvsm.reporting.settings.family`` (the method, and RVSM's
+penalty)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rvsm.io import atomic_open  # noqa: E402
-from rvsm.report import data_label, family  # noqa: E402
+from rvsm.reporting.settings import data_label, family  # noqa: E402
+from rvsm.runtime.io import atomic_open  # noqa: E402
 
 MARKERS = "osD^vP*X"
 

@@ -6,7 +6,9 @@ Each penalty holds its weight ``lam`` and offers
 * ``prox(w, beta)`` = element-wise argmin_u  lam * P(u) + beta / 2 * (u - w)^2,
 
 in closed form, vectorised, keeping the dtype and device of ``w``. The RVSM step refreshes
-the auxiliary weights with ``u <- prox(w, beta)``. Formulas: ``shared/reference/rvsm-math.md``.
+the auxiliary weights with ``u <- prox(w, beta, layer)``; ``layer`` (a ``LayerSpec``: name,
+shape, what the layer reads) lets a structured penalty group the weights, and element-wise
+penalties ignore it. Formulas: docs/math.md.
 Pure torch, no Lightning: the training loop only calls these two methods.
 """
 
@@ -15,6 +17,9 @@ from __future__ import annotations
 import math
 
 import torch
+
+from rvsm.methods.arguments import non_negative, positive, require
+from rvsm.methods.structure import LayerSpec
 
 _CHUNK = 1 << 19  # elements per chunk of the Tl1 prox: its temporaries stay in cache
 
@@ -25,14 +30,13 @@ class Penalty:
     name = "base"
 
     def __init__(self, lam: float = 0.0) -> None:
-        if not math.isfinite(lam) or lam < 0:
-            raise ValueError(f"penalty.lam must be a finite number >= 0, got {lam}")
+        require("penalty.lam", lam, non_negative, "a number >= 0")
         self.lam = float(lam)
 
     def value(self, u: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def prox(self, w: torch.Tensor, beta: float) -> torch.Tensor:
+    def prox(self, w: torch.Tensor, beta: float, layer: LayerSpec | None = None) -> torch.Tensor:
         raise NotImplementedError
 
     def threshold(self, beta: float) -> float:
@@ -61,7 +65,7 @@ class NoPenalty(Penalty):
     def value(self, u: torch.Tensor) -> torch.Tensor:
         return u.new_zeros(())
 
-    def prox(self, w: torch.Tensor, beta: float) -> torch.Tensor:
+    def prox(self, w: torch.Tensor, beta: float, layer: LayerSpec | None = None) -> torch.Tensor:
         _check_beta(beta)
         return w.clone()
 
@@ -78,7 +82,7 @@ class L0(Penalty):
     def value(self, u: torch.Tensor) -> torch.Tensor:
         return self.lam * (u != 0).sum().to(u.dtype)
 
-    def prox(self, w: torch.Tensor, beta: float) -> torch.Tensor:
+    def prox(self, w: torch.Tensor, beta: float, layer: LayerSpec | None = None) -> torch.Tensor:
         _check_beta(beta)
         return torch.where(w.abs() > self.threshold(beta), w, torch.zeros_like(w))
 
@@ -95,7 +99,7 @@ class L1(Penalty):
     def value(self, u: torch.Tensor) -> torch.Tensor:
         return self.lam * u.abs().sum()
 
-    def prox(self, w: torch.Tensor, beta: float) -> torch.Tensor:
+    def prox(self, w: torch.Tensor, beta: float, layer: LayerSpec | None = None) -> torch.Tensor:
         _check_beta(beta)
         return torch.sign(w) * torch.clamp(w.abs() - self.threshold(beta), min=0.0)
 
@@ -116,8 +120,7 @@ class TL1(Penalty):
 
     def __init__(self, lam: float = 0.0, a: float = 1.0) -> None:
         super().__init__(lam)
-        if not math.isfinite(a) or a <= 0:
-            raise ValueError(f"penalty.a must be a finite number > 0, got {a}")
+        require("penalty.a", a, positive, "a number > 0")
         self.a = float(a)
 
     def describe(self) -> dict[str, float | str | None]:
@@ -135,7 +138,7 @@ class TL1(Penalty):
             return lam * (a + 1.0) / a
         return math.sqrt(2.0 * lam * (a + 1.0)) - a / 2.0
 
-    def prox(self, w: torch.Tensor, beta: float) -> torch.Tensor:
+    def prox(self, w: torch.Tensor, beta: float, layer: LayerSpec | None = None) -> torch.Tensor:
         """Evaluated in cache-sized chunks with in-place ops: the root needs an arccos and a cos
         per element, and on whole 10M-element tensors the memory traffic of ~15 temporaries
         cost 5x more than the arithmetic (see experiments/benchmarks.md)."""

@@ -9,8 +9,8 @@ import lightning as L
 import numpy as np
 from PIL import Image
 
-from rvsm.io import atomic_open
-from rvsm.zero_pattern import zero_pattern_image
+from rvsm.reporting.zero_pattern import zero_pattern_image
+from rvsm.runtime.io import atomic_open
 
 
 class StopAfterEpochs(L.Callback):
@@ -55,15 +55,16 @@ class StageTimer(L.Callback):
 
 
 class ZeroPatternImage(L.Callback):
-    """The FC layer's zero pattern (rvsm/zero_pattern.py): ``zero_pattern_fc.png`` in the run
-    folder at the end of training, and per validation epoch in W&B as ``val/zero_pattern_fc``."""
+    """The FC layer's zero pattern (rvsm/reporting/zero_pattern.py): ``zero_pattern_fc.png`` in
+    the run folder at the end of training, and per validation epoch in W&B as
+    ``val/zero_pattern_fc``."""
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
 
     @staticmethod
     def _image(pl_module: L.LightningModule) -> np.ndarray:
-        weight = pl_module.evaluated_weights()["fc"]
+        weight = pl_module.evaluated_weights()[pl_module.net.head_name]
         return zero_pattern_image(weight, pl_module.net.feature_shape)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

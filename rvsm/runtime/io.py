@@ -30,7 +30,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         raise
 
 
-def write_json(path: str | os.PathLike, data: dict) -> None:
+def write_json(path: str | os.PathLike, data: dict, sort_keys: bool = True) -> None:
+    """``sort_keys=False`` keeps the order of ``data`` (metrics.json: a method's knobs in the
+    order it describes them, which reports follow)."""
     with atomic_open(path, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
+        json.dump(data, f, indent=2, sort_keys=sort_keys)
         f.write("\n")

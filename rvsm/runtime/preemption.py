@@ -6,8 +6,8 @@ handler only notes the signal; the checkpoint is written between two batches, wh
 whole, into ``last.ckpt`` (atomically, with the sampler's position, so the run resumes at the next
 unseen batch). The run then ends with ``PREEMPTED_EXIT`` after handing the signal on to whoever
 handled it before (submitit requeues the job from its handler; a requeued job finds its preempted
-run folder and resumes, see ``auto_resume`` in rvsm/checkpointing.py). The time-based checkpoint
-bounds what a SIGKILL, which leaves no time to save, can lose.
+run folder and resumes, see ``auto_resume`` in rvsm/runtime/checkpointing.py). The time-based
+checkpoint bounds what a SIGKILL, which leaves no time to save, can lose.
 """
 
 from __future__ import annotations

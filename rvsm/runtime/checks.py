@@ -1,0 +1,68 @@
+"""The run's own settings (seed, threads, epochs, resume), checked before anything is built.
+
+Each failure is one line naming the key and what it accepts. Only settings that belong to no
+part are here: a method, a penalty, the network and the data validate their own settings when
+they are built (``rvsm.runtime.build``), and ``rvsm.runtime.precheck`` builds every point of a
+sweep before the first job starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rvsm.methods.arguments import integer as _int
+from rvsm.methods.arguments import number as _number
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    key: str
+    ok: Callable[[Any], bool]
+    expected: str
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("seed", _int, "an integer"),
+    Rule("threads", lambda v: _int(v) and v >= 1, "an integer >= 1 (or null)"),
+    Rule(
+        "splitting.layers",
+        lambda v: isinstance(v, Sequence) and all(isinstance(x, str) for x in v),
+        "a list of layer names, e.g. [fc] or [conv3,fc]",
+    ),
+    Rule("model.optimizer.lr", lambda v: _number(v) and v > 0, "a number > 0"),
+    Rule("stop_after_epochs", lambda v: _int(v) and v >= 1, "an integer >= 1 (or null)"),
+    Rule("failed_objective", _number, "a finite number"),
+    Rule("ckpt_path", lambda v: isinstance(v, str) and v != "", "`last` or a checkpoint file"),
+    Rule(
+        "trainer.max_epochs",
+        lambda v: _int(v) and (v >= 1 or v == -1),
+        "an integer >= 1 (or -1 for no limit)",
+    ),
+)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first setting in ``RULES`` that is present and out of range."""
+    for rule in RULES:
+        value = OmegaConf.select(cfg, rule.key, default=None)
+        if value is None:
+            continue
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=True)
+        try:
+            ok = rule.ok(value)
+        except (TypeError, AttributeError):
+            ok = False
+        if not ok:
+            raise ConfigError(f"{rule.key} must be {rule.expected}, got {value!r}")

@@ -1,0 +1,185 @@
+"""The command line, checked before Hydra starts any job: one line per problem, no traceback.
+
+Group choices must exist (on Hydra's search path too), keys must exist, and every point of every
+sweep must build (``rvsm.runtime.build``: each part validates its own settings). Sweeps are read
+in all of Hydra's syntax: ``a,b``, ``choice()``, ``range()`` and ``glob()`` are enumerated value
+by value; an ``interval()`` (with or without ``tag()``) is checked at its two bounds, and only a
+search sweeper can sample it, so with the basic sweeper it is refused. Grids set inside presets
+(``hydra.sweeper.params``) are expanded the same way; a command-line value for the same key
+replaces the preset's, as the basic sweeper does. Sweeps are walked side by side, not as their
+full product: each value is composed at least once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Glob, IntervalSweep, Override
+from hydra.errors import ConfigCompositionException, HydraException, OverrideParseException
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from rvsm.runtime.checks import CONF_DIR, ConfigError, validate
+
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def _search_dirs(overrides: list[Override]) -> list[Path] | None:
+    """The config folders: ours and those of ``hydra.searchpath`` (None if one is not a folder,
+    e.g. a ``pkg://`` path, whose groups cannot be listed here)."""
+    dirs = [CONF_DIR]
+    for override in overrides:
+        if override.key_or_group == "hydra.searchpath":
+            for entry in override.value() or []:
+                if not str(entry).startswith("file://"):
+                    return None
+                dirs.append(Path(str(entry)[len("file://") :]))
+    return dirs
+
+
+def group_options(group: str, dirs: Sequence[Path] = (CONF_DIR,)) -> list[str]:
+    return sorted({p.stem for d in dirs for p in (Path(d) / group).glob("*.yaml")})
+
+
+def _groups(dirs: Sequence[Path]) -> set[str]:
+    return {p.name for d in dirs if Path(d).is_dir() for p in Path(d).iterdir() if p.is_dir()}
+
+
+class _Values:
+    """The values one override stands for: enumerated, or an interval's two bounds."""
+
+    def __init__(self, override: Override, options: list[str] | None) -> None:
+        self.override, self.interval = override, isinstance(override.value(), IntervalSweep)
+        value = override.value()
+        if isinstance(value, Glob):
+            self.items = value.filter(options or [])
+            if not self.items:
+                raise ConfigError(f"{override.input_line}: the glob matches no choice")
+        elif self.interval:
+            self.items = [repr(value.start), repr(value.end)]
+        elif override.is_sweep_override():
+            self.items = list(override.sweep_string_iterator())
+        else:
+            self.items = [override.get_value_element_as_str()]
+
+    def text(self, i: int) -> str:
+        prefix = {"ADD": "+", "FORCE_ADD": "++", "DEL": "~"}.get(self.override.type.name, "")
+        value = self.items[i % len(self.items)]
+        return f"{prefix}{self.override.get_key_element()}={value}"
+
+
+def _parse(argv: Sequence[str]) -> list[Override]:
+    return OverridesParser.create().parse_overrides([a for a in argv if "=" in a])
+
+
+def _values(overrides: list[Override], dirs: list[Path] | None) -> list[_Values]:
+    """Each user override's values; group choices must exist."""
+    groups = _groups(dirs) if dirs else set()
+    out = []
+    for override in overrides:
+        group = override.key_or_group
+        options = group_options(group, dirs) if group in groups else None
+        values = _Values(override, options)
+        if options is not None and not override.is_delete():
+            for choice in values.items:
+                if choice not in options and choice != "null":
+                    raise ConfigError(
+                        f"{group}={choice} is not a known choice; choose from {options}"
+                    )
+        out.append(values)
+    return out
+
+
+def _refuse_intervals(values: list[_Values], sweeper: str | None) -> None:
+    if sweeper not in (None, BASIC_SWEEPER):
+        return
+    for v in values:
+        if v.interval:
+            raise ConfigError(
+                f"{v.override.input_line}: an interval is sampled only by a search sweeper "
+                "(e.g. -m hparams_search=...); the basic sweeper enumerates choice, range and "
+                "glob values"
+            )
+
+
+def _compose(config_name: str, line: list[str]) -> DictConfig:
+    try:
+        return compose(config_name=config_name, overrides=line, return_hydra_config=True)
+    except ConfigCompositionException as err:
+        raise ConfigError(_composition_message(err)) from None
+    except HydraException as err:
+        raise ConfigError(" ".join(str(err).split())) from None
+
+
+def _check_point(cfg: DictConfig) -> None:
+    """Everything a job checks before it generates data: the run's settings, then its parts."""
+    with open_dict(cfg):  # what Hydra sets when it runs a job, for ${hydra:...} paths
+        cfg.hydra.runtime.cwd = cfg.hydra.runtime.output_dir = os.getcwd()
+    HydraConfig.instance().set_config(cfg)
+    cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    if all(k in cfg for k in ("data", "model", "method", "splitting")):
+        from rvsm.runtime.build import build  # imports the training stack only when needed
+
+        try:
+            build(cfg)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        except Exception as err:  # Hydra's InstantiationException wraps the part's ValueError
+            cause = err
+            while cause.__cause__ is not None:
+                cause = cause.__cause__
+            if isinstance(cause, ValueError):
+                raise ConfigError(str(cause).strip().splitlines()[0]) from None
+            raise
+    else:
+        validate(cfg)
+
+
+def check_command_line(argv: Sequence[str], config_name: str = "train") -> None:
+    """Raise ConfigError for the first problem of a command line, before any job starts."""
+    try:
+        parsed = _parse(argv)
+    except OverrideParseException:  # malformed: Hydra itself reports it
+        return
+    dirs = _search_dirs(parsed)
+    user = _values([o for o in parsed if not o.key_or_group.startswith("hydra")], dirs)
+    if not user:  # the config as written: each job's build checks it, no need to compose
+        return
+    hydra_line = [o.input_line for o in parsed if o.key_or_group.startswith("hydra")]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        for i in range(max([len(v.items) for v in user] or [1])):
+            line = hydra_line + [v.text(i) for v in user]
+            cfg = _compose(config_name, line)
+            sweeper = OmegaConf.select(cfg, "hydra.sweeper._target_", default=None)
+            _refuse_intervals(user, sweeper)
+            preset = _preset_values(cfg, {v.override.get_key_element() for v in user}, dirs)
+            _refuse_intervals(preset, sweeper)
+            for j in range(max([len(v.items) for v in preset] or [1])):
+                point = _compose(config_name, line + [v.text(j) for v in preset]) if preset else cfg
+                _check_point(point)
+
+
+def _preset_values(cfg: DictConfig, given: set[str], dirs: list[Path] | None) -> list[_Values]:
+    """The sweeps a preset set in ``hydra.sweeper.params`` (keys not given on the command line)."""
+    params = OmegaConf.select(cfg, "hydra.sweeper.params", default=None) or {}
+    lines = [f"{k}={v}" for k, v in params.items() if k not in given]
+    try:
+        return _values(_parse(lines), dirs)
+    except OverrideParseException as err:
+        raise ConfigError(f"hydra.sweeper.params: {' '.join(str(err).split())}") from None
+
+
+def _composition_message(err: Exception) -> str:
+    """Hydra's multi-line composition error as one line (unknown keys get a hint)."""
+    cause = err.__cause__ or err
+    text = " ".join(str(err).split())
+    key = getattr(cause, "full_key", None)
+    if "not in struct" in str(cause) and key:
+        return f"{key}: unknown key (a typo? to add a new key use +{key}=...)"
+    return text

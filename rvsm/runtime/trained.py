@@ -1,0 +1,81 @@
+"""A trained model from its checkpoint: found, read once, rebuilt from the settings saved in it,
+and tested on any data setting (shared by ``rvsm.eval``, ``rvsm.severity`` and ``rvsm.export``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from rvsm.module import SparseModule
+from rvsm.runtime.build import build_model
+from rvsm.runtime.checkpointing import checkpoint_path, read_checkpoint
+from rvsm.runtime.checks import ConfigError, validate
+
+# modules whose classes moved since checkpoints were first written: a checkpoint's run_config
+# names its parts by ``_target_``, so an old one is read with the new names
+MOVED_TARGETS = {"rvsm.penalties.": "rvsm.methods.penalties."}
+
+
+def current_targets(node):
+    """A run_config with every ``_target_`` of a moved module renamed to where it lives now."""
+    if isinstance(node, dict):
+        return {k: current_targets(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [current_targets(v) for v in node]
+    if isinstance(node, str):
+        for old, new in MOVED_TARGETS.items():
+            if node.startswith(old):
+                return new + node[len(old) :]
+    return node
+
+
+def load_trained(ckpt_path: str) -> tuple[Path, SparseModule, dict]:
+    """The checkpoint a path names (the file itself, or ``<run folder>/checkpoints/last.ckpt``),
+    read once; the trained module rebuilt from the settings saved in it; those settings."""
+    path = Path(str(ckpt_path))
+    path = checkpoint_path("last", path) if path.is_dir() else checkpoint_path(str(path), path)
+    state = read_checkpoint(path)
+    trained = state.get("hyper_parameters", {}).get("run_config")
+    if not trained:
+        raise ConfigError(f"ckpt_path: {path} has no run_config (not written by rvsm.train)")
+    trained = current_targets(trained)
+    settings = OmegaConf.create(trained)
+    image_size = settings.model.net.image_size
+    model = build_model(settings.model, settings.method, settings.splitting.layers, image_size)
+    model.load_state_dict(state["state_dict"])
+    return path, model.eval(), trained
+
+
+def check_fits(model: SparseModule, datamodule, path: Path) -> None:
+    """The network reads images of one size: refuse data of another before generating any."""
+    expected, chosen = list(model.net.image_size), list(datamodule.image_size)
+    if chosen != expected:
+        raise ConfigError(
+            f"data.synth.image_size: {chosen} does not fit the network of {path}, "
+            f"trained on {expected} images"
+        )
+
+
+def test_accuracy(model: SparseModule, datamodule, trainer_cfg: DictConfig) -> dict:
+    """``test/*`` numbers of the module on the test split of ``datamodule`` (generated if
+    needed)."""
+    trainer = instantiate(trainer_cfg, logger=False, callbacks=[], enable_checkpointing=False)
+    (tested,) = trainer.test(model, datamodule=datamodule, verbose=False)
+    return {k: float(v) for k, v in tested.items()}
+
+
+def prepare(cfg: DictConfig):
+    """Checks and loading shared by eval, severity and export, all before any data exist: the
+    checkpoint's path, the trained module, its settings, and the data module of ``cfg.data``
+    (None without one)."""
+    validate(cfg)
+    if not cfg.get("ckpt_path"):
+        raise ConfigError("ckpt_path: required, a checkpoint file or a run folder")
+    path, model, trained = load_trained(cfg.ckpt_path)
+    datamodule = None
+    if "data" in cfg:
+        datamodule = instantiate(cfg.data)  # checks the data settings; generates nothing
+        check_fits(model, datamodule, path)
+    return path, model, trained, datamodule
