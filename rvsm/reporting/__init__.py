@@ -1,0 +1,1 @@
+"""Reports of many runs: collecting them, naming their settings, statistics, tables and plots."""
