@@ -40,13 +40,17 @@ class SparseModule(L.LightningModule):
         compile: bool = False,
         finite_check_every: int | None = None,
         retain_freed_memory: bool = True,
+        split_weight_decay: float | None = None,
     ) -> None:
         """``compile``: the training forward through ``torch.compile`` (inductor), weights shared.
         ``finite_check_every``: check that the loss is finite every N steps (and before every
         checkpoint); each check makes the host wait for the device, so None means every step on
         the CPU, where waiting costs nothing, and every 50 steps on an accelerator.
         ``retain_freed_memory``: keep freed buffers in the process
-        (rvsm/runtime/allocator.py), which spares the step its page faults."""
+        (rvsm/runtime/allocator.py), which spares the step its page faults.
+        ``split_weight_decay``: the optimizer's weight decay on the split layers' weights (None:
+        the same as on every other parameter; the authors' SGD recipe uses 0 there, where the
+        coupling to u already regularises)."""
         super().__init__()
         if retain_freed_memory:
             allocator.retain_freed_memory()
@@ -58,6 +62,7 @@ class SparseModule(L.LightningModule):
         self._loss_finite: torch.Tensor | None = None  # all losses since the last check finite
         self._finished_step: int | None = None  # the last global step finish_step() completed
         self.make_optimizer = optimizer or torch.optim.Adam
+        self.split_weight_decay = split_weight_decay
         self.make_scheduler = scheduler
         self.layers = dict(net.weighted_layers())
         unknown = [name for name in split_layers if name not in self.layers]
@@ -173,7 +178,23 @@ class SparseModule(L.LightningModule):
         self._check_finite()
         for key, value in self.method.epoch_log().items():
             self.log(f"train/{key}", value)
-        self.method.on_epoch_end(self.current_epoch, self.trainer.max_epochs)
+        if self.method.on_epoch_end(self.current_epoch, self.trainer.max_epochs):
+            for optimizer in self.trainer.optimizers:  # its moments belong to the old w
+                optimizer.state.clear()
+
+    def split_parameters(self) -> list[nn.Parameter]:
+        """The trained weight of each split layer (``weight_orig`` once torch's prune wraps it)."""
+        return [
+            getattr(self.layers[n], "weight_orig", self.layers[n].weight) for n in self.split_layers
+        ]
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """The method sees the step size of the split weights' group before every step."""
+        split = self.split_parameters()
+        for group in optimizer.param_groups:
+            if not split or any(p is split[0] for p in group["params"]):
+                self.method.before_step(float(group["lr"]))
+                return
 
     def _sparse_and_dense(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits of the evaluated network and of its dense twin (None if the method has none).
@@ -216,8 +237,12 @@ class SparseModule(L.LightningModule):
         self._log_sparsity("test")
 
     def configure_optimizers(self):
-        # a method may give its own parameters their own settings (hard-concrete gates' lr)
+        # a method may give its own parameters their own settings (hard-concrete gates' lr), and
+        # the split weights may get their own weight decay
         groups = self.method.param_groups()
+        if self.split_weight_decay is not None:
+            split = {"params": self.split_parameters(), "weight_decay": self.split_weight_decay}
+            groups = [*groups, split]
         own = {id(p) for group in groups for p in group["params"]}
         rest = [p for p in self.parameters() if id(p) not in own]
         optimizer = self.make_optimizer(params=[{"params": rest}, *groups] if groups else rest)

@@ -1,10 +1,21 @@
-"""Shared fixtures."""
+"""Shared fixtures and the markers' behaviour (markers are declared in pyproject.toml)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import torch
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """``gpu`` tests skip where no CUDA device is present (the CI machine has none)."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Helpers for tests: tiny data settings and a subprocess runner for the real CLIs."""
+"""Helpers shared by the test modules: tiny data settings, a subprocess runner for the real CLIs,
+metrics.json comparisons, and a tiny in-process module and trainer for the RVSM step."""
 
 from __future__ import annotations
 
@@ -8,6 +9,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from rvsm.methods.rvsm import RVSM
+from rvsm.module import SparseModule
+from rvsm.nets import TremorCNN
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,14 +35,21 @@ TINY_DATA = [
 
 
 def run_cli(
-    args: list[str], cwd: Path, cache_dir: Path, timeout: int = 240, module: str = "rvsm.train"
+    args: list[str],
+    cwd: Path,
+    cache_dir: Path,
+    timeout: int = 240,
+    module: str = "rvsm.train",
+    env: dict[str, str] | None = None,
 ):
-    """Run ``python -m <module> args`` as a user would, with its own cache folder."""
+    """Run ``python -m <module> args`` as a user would, with its own cache folder (and ``env``
+    added to the environment)."""
     env = {
         **os.environ,
         "RVSM_CACHE_DIR": str(cache_dir),
         "WANDB_MODE": "offline",
         "WANDB_SILENT": "true",
+        **(env or {}),
     }
     return subprocess.run(
         [sys.executable, "-m", module, *args],
@@ -72,3 +89,54 @@ def wandb_history_keys(records: list[dict]) -> set[str]:
         if rec.get("type") == "history":
             keys |= set(rec["history"]["item"])
     return keys
+
+
+# ---- runs compared by their metrics.json --------------------------------------------------
+def metrics_of(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def assert_same_numbers(a: dict, b: dict) -> None:
+    """Every number of two metrics.json files agrees to 1e-6, except wall times."""
+
+    def numbers(m: dict) -> set[str]:
+        return {k for k, v in m.items() if isinstance(v, float) and not k.startswith("time/")}
+
+    keys = numbers(a)
+    assert keys and keys == numbers(b)
+    for key in sorted(keys):
+        assert b[key] == pytest.approx(a[key], abs=1e-6, rel=0), key
+    assert a["status"] == b["status"] == "ok" and a["epochs"] == b["epochs"] == 3
+
+
+# ---- a tiny module and trainer, in process ---------------------------------------------
+BETA = 0.5
+
+
+def tiny_loader(n: int = 48) -> DataLoader:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 1, 16, 32, generator=gen)
+    y = torch.randint(0, 2, (n,), generator=gen)
+    return DataLoader(TensorDataset(x, y), batch_size=16)
+
+
+def make_module(penalty, layers=("conv3", "fc"), **schedule) -> SparseModule:
+    torch.manual_seed(0)
+    net = TremorCNN(image_size=(16, 32), channels=(4, 4, 8))
+    optimizer = lambda params: torch.optim.SGD(params, lr=0.5)  # noqa: E731
+    method = RVSM(penalty, beta=BETA, **schedule)
+    return SparseModule(net, method, split_layers=layers, optimizer=optimizer)
+
+
+def fit(module, callbacks=(), **kwargs) -> L.Trainer:
+    kwargs.setdefault("max_epochs", 1)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        callbacks=list(callbacks),
+        **kwargs,
+    )
+    trainer.fit(module, tiny_loader(), tiny_loader(16))
+    return trainer

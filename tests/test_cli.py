@@ -7,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from tests.helpers import TINY_DATA, run_cli, wandb_history_keys, wandb_records
+from tests.helpers import ROOT, TINY_DATA, run_cli, wandb_history_keys, wandb_records
+
+pytestmark = pytest.mark.slow  # every test here runs the real command lines
 
 REQUIRED = (
     "test/acc",
@@ -102,6 +104,19 @@ BAD_INPUTS = [
     (["method=hardconcrete", "method.gate_lr=0"], "method.gate_lr"),
     (["method=lasso"], "method=lasso"),
     (["data.cache_dir=/dev/null/cache"], "data.cache_dir: cannot create or write"),
+    (["splitting.coupling=foo"], "splitting.coupling"),
+    (["splitting.decoupled_form=implicit"], "splitting.decoupled_form"),
+    (["splitting.target_sparsity=1.0"], "splitting.target_sparsity"),
+    (["splitting.target_sparsity=0"], "splitting.target_sparsity"),
+    (["splitting.target_sparsity=0.9", "splitting.target_end=0.95"], "splitting.target_end"),
+    (["method=admm", "method.rho_growth=-1.3"], "method.rho_growth"),
+    (["method=admm", "method.sparsity=1.5"], "method.sparsity"),
+    (["model/optimizer=lbfgs"], "model/optimizer=lbfgs"),
+    # Hydra's sweep syntax: intervals need a search sweeper, globs must match a choice
+    (["-m", "penalty.lam=interval(1e-6,1e-4)"], "interval is sampled only by a search sweeper"),
+    (["-m", "penalty.lam=tag(log,interval(1e-6,1e-4))"], "only by a search sweeper"),
+    (["-m", "penalty=glob(nothing*)"], "glob matches no choice"),
+    (["-m", "seed=range(1,3)", "penalty.lam=choice(1e-5,-2)"], "penalty.lam"),
 ]
 
 
@@ -113,6 +128,30 @@ def test_bad_input_gives_one_line_error_before_any_data(tmp_path, cache_dir, arg
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("rvsm: error:") and key in lines[0]
     assert not list(cache_dir.iterdir()), "data was generated before the error"
+
+
+def test_glob_sweeps_every_penalty(tmp_path, cache_dir):
+    sweep = tmp_path / "sweep"
+    result = run_cli(
+        ["-m", "penalty=glob(*)", *TINY_DATA, f"hydra.sweep.dir={sweep}"], tmp_path, cache_dir
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    ran = {json.loads(p.read_text())["penalty"] for p in sweep.glob("*/metrics.json")}
+    assert ran == {p.stem for p in (ROOT / "conf" / "penalty").glob("*.yaml")}
+
+
+def test_a_bad_value_in_a_presets_grid_is_refused_before_any_job(tmp_path, cache_dir):
+    grids = tmp_path / "conf" / "grid"
+    grids.mkdir(parents=True)
+    (grids / "bad_grid.yaml").write_text(
+        "# @package _global_\nhydra:\n  sweeper:\n    params:\n      penalty.lam: 1e-5,-3\n"
+    )
+    sweep = tmp_path / "sweep"
+    args = [f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "grid=bad_grid"]
+    result = run_cli(["-m", *args, *TINY_DATA, f"hydra.sweep.dir={sweep}"], tmp_path, cache_dir)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "rvsm: error: penalty.lam must be a number >= 0, got -3"
+    assert not sweep.exists() and not list(cache_dir.iterdir())
 
 
 def test_ddp_simulated_on_cpu(tmp_path, cache_dir):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import signal
 import subprocess
@@ -14,29 +13,14 @@ import pytest
 import torch
 
 from rvsm.runtime.preemption import PREEMPTED_EXIT
-from tests.helpers import TINY_DATA, run_cli, start, wandb_records
+from tests.helpers import TINY_DATA, assert_same_numbers, metrics_of, run_cli, start, wandb_records
+
+pytestmark = pytest.mark.slow  # every test here runs the real command lines
 
 # Deterministic CPU runs of 3 epochs; 600 training pairs make an epoch long enough to kill.
 TRAIN_IMAGES = 1200
 RUN = [*TINY_DATA, "data.n_pairs={train:600,val:32,test:32}", "trainer.max_epochs=3"]
 RUN += ["trainer.deterministic=true"]
-
-
-def metrics_of(run_dir: Path) -> dict:
-    return json.loads((run_dir / "metrics.json").read_text())
-
-
-def assert_same_numbers(a: dict, b: dict) -> None:
-    """Every number of two metrics.json files agrees to 1e-6, except wall times."""
-
-    def numbers(m: dict) -> set[str]:
-        return {k for k, v in m.items() if isinstance(v, float) and not k.startswith("time/")}
-
-    keys = numbers(a)
-    assert keys and keys == numbers(b)
-    for key in sorted(keys):
-        assert b[key] == pytest.approx(a[key], abs=1e-6, rel=0), key
-    assert a["status"] == b["status"] == "ok" and a["epochs"] == b["epochs"] == 3
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 from rvsm.methods.penalties import L0, TL1
-from rvsm.methods.rvsm import RVSM
-from rvsm.module import SparseModule
 from rvsm.nets import TremorCNN
-
-BETA = 0.5
+from tests.helpers import BETA, fit, make_module
 
 
 class RecordAfterBatch(L.Callback):
@@ -35,35 +31,6 @@ class RecordAfterBatch(L.Callback):
 
     def on_train_epoch_end(self, trainer, module):
         self._record(module)
-
-
-def tiny_loader(n: int = 48) -> DataLoader:
-    gen = torch.Generator().manual_seed(0)
-    x = torch.rand(n, 1, 16, 32, generator=gen)
-    y = torch.randint(0, 2, (n,), generator=gen)
-    return DataLoader(TensorDataset(x, y), batch_size=16)
-
-
-def make_module(penalty, layers=("conv3", "fc"), **schedule) -> SparseModule:
-    torch.manual_seed(0)
-    net = TremorCNN(image_size=(16, 32), channels=(4, 4, 8))
-    optimizer = lambda params: torch.optim.SGD(params, lr=0.5)  # noqa: E731
-    method = RVSM(penalty, beta=BETA, **schedule)
-    return SparseModule(net, method, split_layers=layers, optimizer=optimizer)
-
-
-def fit(module, callbacks=(), **kwargs) -> L.Trainer:
-    kwargs.setdefault("max_epochs", 1)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        callbacks=list(callbacks),
-        **kwargs,
-    )
-    trainer.fit(module, tiny_loader(), tiny_loader(16))
-    return trainer
 
 
 def test_u_equals_prox_of_w_after_every_batch():

@@ -11,9 +11,15 @@ import torch
 
 from rvsm.methods.penalties import L0, TL1
 from rvsm.methods.schedules import grown_beta
-from tests.helpers import TINY_DATA, run_cli
-from tests.test_reliability import assert_same_numbers, metrics_of
-from tests.test_rvsm_step import BETA, fit, make_module
+from tests.helpers import (
+    BETA,
+    TINY_DATA,
+    assert_same_numbers,
+    fit,
+    make_module,
+    metrics_of,
+    run_cli,
+)
 
 
 def test_grown_beta_is_beta_times_growth_per_epoch_up_to_the_cap():
@@ -136,6 +142,7 @@ SCHEDULED = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_after", [2, 3], ids=["before-finetune", "in-finetune"])
 def test_resume_mid_schedule_equals_uninterrupted_run(tmp_path, cache_dir, stop_after):
     whole = run_cli([*SCHEDULED, f"hydra.run.dir={tmp_path / 'whole'}"], tmp_path, cache_dir)

@@ -6,7 +6,11 @@ from __future__ import annotations
 import signal
 import time
 
+import pytest
+
 from tests.helpers import TINY_DATA, run_cli, start
+
+pytestmark = pytest.mark.slow  # every test here runs the real command lines
 
 # enough pairs that generating takes seconds, so jobs started together overlap; training is tiny
 SLOW_DATA = [*TINY_DATA, "data.n_pairs={train:1500,val:16,test:16}"]

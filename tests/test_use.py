@@ -14,6 +14,8 @@ import torch
 
 from tests.helpers import TINY_DATA, run_cli
 
+pytestmark = pytest.mark.slow  # every test here runs the real command lines
+
 # the tiny data settings of training, without the training-only keys
 DATA = [a for a in TINY_DATA if a.startswith("data.")]
 
@@ -41,6 +43,23 @@ def test_eval_on_the_training_data_repeats_the_runs_test_numbers(trained, tmp_pa
     for key in ("test/acc", "test/acc_dense", "test/sparsity_fc"):
         assert evaluated[key] == pytest.approx(recorded[key], abs=1e-9), key
     assert result.stdout.strip().splitlines()[-1].startswith("rvsm: eval ")
+
+
+def test_a_checkpoint_naming_the_old_module_paths_still_loads(trained, tmp_path):
+    """Checkpoints written before the penalties moved to rvsm.methods name rvsm.penalties.*."""
+    state = torch.load(trained / "checkpoints" / "last.ckpt", weights_only=False)
+    penalty = state["hyper_parameters"]["run_config"]["penalty"]
+    assert penalty["_target_"] == "rvsm.methods.penalties.L0"
+    penalty["_target_"] = "rvsm.penalties.L0"
+    state["hyper_parameters"]["run_config"]["method"]["penalty"]["_target_"] = "rvsm.penalties.L0"
+    old = tmp_path / "old.ckpt"
+    torch.save(state, old)
+    out = tmp_path / "old_eval"
+    result = _eval([f"ckpt_path={old}", "data=fonts", *DATA, f"hydra.run.dir={out}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    recorded = json.loads((trained / "metrics.json").read_text())
+    evaluated = json.loads((out / "eval.json").read_text())
+    assert evaluated["test/acc"] == pytest.approx(recorded["test/acc"], abs=1e-9)
 
 
 def test_eval_on_handwriting_of_a_fonts_trained_checkpoint(trained, tmp_path):

@@ -38,10 +38,10 @@ class SparsityMethod(nn.Module):
         self.specs = dict(specs or {})
 
     def summary(self) -> dict:
-        """The settings named in a run's one-line summary."""
+        """The settings named in a run's one-line summary (those that are set)."""
         described = self.describe()
         keys = self.main_knobs if self.summary_knobs is None else self.summary_knobs
-        return {k: described[k] for k in keys if k in described}
+        return {k: described[k] for k in keys if described.get(k) is not None}
 
     def training_weights(self) -> dict[str, torch.Tensor]:
         """Weights the training forward uses in place of some split layers' own (by layer)."""
@@ -58,11 +58,18 @@ class SparsityMethod(nn.Module):
     def on_train_start(self, epochs_done: int) -> None:
         """Called when training starts, or resumes after ``epochs_done`` epochs (state restored)."""
 
+    def before_step(self, lr: float) -> None:
+        """Called after the backward pass and before every optimizer step, with the step size
+        ``lr`` of the split layers' parameter group."""
+
     def after_step(self, step: int, total_steps: int) -> None:
         """Called after every optimizer step; ``step`` steps of ``total_steps`` are done."""
 
-    def on_epoch_end(self, epoch: int, max_epochs: int) -> None:
-        """Called after epoch ``epoch`` (0-based) and its validation, before its checkpoint."""
+    def on_epoch_end(self, epoch: int, max_epochs: int) -> bool:
+        """Called after epoch ``epoch`` (0-based) and its validation, before its checkpoint.
+        Returns whether the optimizer's state should be reset (its moments belong to weights
+        that just jumped)."""
+        return False
 
     def evaluated_weights(self) -> dict[str, torch.Tensor]:
         """Each split layer's weight as the evaluated (sparse) network uses it."""

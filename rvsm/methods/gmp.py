@@ -13,7 +13,6 @@ network, so there is no dense twin.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import torch
@@ -22,7 +21,7 @@ from torch.nn.utils import prune
 
 from rvsm.methods.arguments import integer, number, require
 from rvsm.methods.base import SparsityMethod
-from rvsm.methods.schedules import cubic_sparsity
+from rvsm.methods.schedules import cubic_sparsity, step_window
 from rvsm.methods.sparsity import zero_fraction
 from rvsm.methods.structure import LayerSpec
 
@@ -63,10 +62,7 @@ class GMP(SparsityMethod):
 
     def window(self, total_steps: int | float) -> tuple[int, int]:
         """The steps t0 <= t1 between which the sparsity grows (t1 >= 1, so it is reached)."""
-        if not math.isfinite(total_steps):
-            raise ValueError("method=gmp needs a finite trainer.max_epochs (its schedule)")
-        end = max(1, round(self.end * total_steps))
-        return min(round(self.start * total_steps), end), end
+        return step_window(self.start, self.end, total_steps)
 
     @torch.no_grad()
     def prune_to(self, fraction: float) -> None:

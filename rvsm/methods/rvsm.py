@@ -1,17 +1,29 @@
 """RVSM, the Relaxed Variable Splitting Method: the whole step and its schedules are here.
 
-Loss seen by the optimizer:  f(w) + beta/2 * sum_layers ||w - u||^2   (u constant)
-After every optimizer step:  u <- prox(w; lam/beta)
+Objective:                   f(w) + lam P(u) + beta/2 * sum_layers ||w - u||^2
+After every optimizer step:  u <- prox(w; lam/beta)  (or, with ``target_sparsity``, the largest
+                             |w| of each layer: an l0 constraint that tightens on a schedule)
 The evaluated network uses u in the split layers; w is the dense twin.
+
+How w is pulled towards u (``splitting.coupling``, rvsm/methods/coupling.py): ``gradient`` puts
+beta/2 ||w - u||^2 in the loss, so the pull goes through the optimizer; ``decoupled`` applies it
+to w outside the optimizer, once per step of size eta (``decoupled_form``: ``proximal``, after
+the step, w <- (w + eta beta u) / (1 + eta beta), or ``explicit``, the authors' code, before
+the step, w <- w - eta beta (w - u)).
 
 Schedules that bring w onto u (``splitting.*``), applied at each epoch end after validation:
 - ``beta_growth`` multiplies beta (capped at ``beta_max``), pulling w ever closer to u. With
   ``keep_threshold`` lam grows with beta, so the prox threshold stays where the user put it;
   otherwise the threshold sqrt(2 lam / beta) (l0) shrinks as beta grows.
-- ``sync_every_epoch`` copies u into w (the authors' group code does this as ``replace_weight``).
+- ``sync_every_epoch`` copies u into w (the authors' group code does this as ``replace_weight``),
+  and with ``reset_optimizer_on_sync`` the optimizer's moments restart there (the authors
+  re-create their optimizer every epoch), since they belong to the w that just jumped.
 - ``finetune_epochs``: the last N epochs train with u's support fixed: w <- u, pruned weights stay
   exactly zero in w and u, survivors keep training and u = w, so the evaluated network is the
   trained one (the retraining phase of ADMM pruning).
+- ``target_sparsity`` s (null: off): u keeps the largest-|w| fraction 1 - s_t of each layer, s_t
+  following gmp's cubic schedule from ``target_start`` to ``target_end`` (fractions of the
+  steps), so the sparsity reached is exactly s on every seed; the penalty is then not used.
 """
 
 from __future__ import annotations
@@ -21,18 +33,20 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from rvsm.methods.arguments import flag, integer, positive, require
+from rvsm.methods.arguments import flag, integer, number, positive, require
 from rvsm.methods.base import SparsityMethod
+from rvsm.methods.constraints import keep_largest
+from rvsm.methods.coupling import COUPLINGS, DECOUPLED_FORMS, explicit_pull, proximal_pull
 from rvsm.methods.penalties import Penalty
-from rvsm.methods.schedules import grown_beta
+from rvsm.methods.schedules import cubic_sparsity, grown_beta, step_window
 from rvsm.methods.structure import LayerSpec
 
 
 class RVSM(SparsityMethod):
     name = "rvsm"
     dense_twin = True
-    main_knobs = ("penalty", "lam", "a")
-    summary_knobs = ("penalty", "lam", "beta", "a")
+    main_knobs = ("penalty", "lam", "a", "target_sparsity")
+    summary_knobs = ("penalty", "lam", "beta", "a", "target_sparsity")
 
     def __init__(
         self,
@@ -44,6 +58,12 @@ class RVSM(SparsityMethod):
         sync_every_epoch: bool = False,
         finetune_epochs: int = 0,
         max_epochs: int | None = None,
+        coupling: str = "gradient",
+        decoupled_form: str = "proximal",
+        reset_optimizer_on_sync: bool = False,
+        target_sparsity: float | None = None,
+        target_start: float = 0.1,
+        target_end: float = 0.6,
     ) -> None:
         """``max_epochs``: the run's ``trainer.max_epochs``, which the finetune phase must fit in
         (None: not checked)."""
@@ -73,10 +93,51 @@ class RVSM(SparsityMethod):
                 f"< trainer.max_epochs ({max_epochs}) (a run this short: "
                 "splitting.finetune_epochs=0)",
             )
+        require("splitting.coupling", coupling, lambda v: v in COUPLINGS, f"one of {COUPLINGS}")
+        require(
+            "splitting.decoupled_form",
+            decoupled_form,
+            lambda v: v in DECOUPLED_FORMS,
+            f"one of {DECOUPLED_FORMS}",
+        )
+        require("splitting.reset_optimizer_on_sync", reset_optimizer_on_sync, flag, "true or false")
+        if target_sparsity is not None:
+            require(
+                "splitting.target_sparsity",
+                target_sparsity,
+                lambda v: number(v) and 0 < v < 1,
+                "a fraction in (0, 1) (or null: off)",
+            )
+        require(
+            "splitting.target_start",
+            target_start,
+            lambda v: number(v) and 0 <= v <= 1,
+            "a number in [0, 1]",
+        )
+        require(
+            "splitting.target_end",
+            target_end,
+            lambda v: number(v) and target_start <= v <= 1,
+            f"a number in [splitting.target_start ({target_start}), 1]",
+        )
+        if target_sparsity is not None and finetune_epochs and max_epochs not in (None, -1):
+            phase = (max_epochs - finetune_epochs) / max_epochs
+            require(
+                "splitting.target_end",
+                target_end,
+                target_end <= phase,
+                f"<= {phase:.3g}, where the finetune phase fixes the support (the target would "
+                "not be reached)",
+            )
         self.penalty = penalty
         self.beta0, self.growth, self.beta_max = float(beta), float(beta_growth), beta_max
         self.keep_threshold, self.sync_every_epoch = bool(keep_threshold), bool(sync_every_epoch)
         self.finetune_epochs = int(finetune_epochs)
+        self.coupling, self.decoupled_form = coupling, decoupled_form
+        self.reset_optimizer_on_sync = bool(reset_optimizer_on_sync)
+        self.target = None if target_sparsity is None else float(target_sparsity)
+        self.target_start, self.target_end = float(target_start), float(target_end)
+        self._eta: float | None = None  # the step size of the step being taken (decoupled)
         # schedule state, saved in checkpoints with u and the finetune masks
         self.register_buffer("beta", torch.tensor(float(beta), dtype=torch.float64))
         self.register_buffer("finetuning", torch.tensor(False))
@@ -87,9 +148,7 @@ class RVSM(SparsityMethod):
         super().bind(layers, specs)
         for name, layer in self.layers.items():
             w = layer.weight.detach()
-            self.register_buffer(
-                f"u_{name}", self.penalty.prox(w, self.beta0, self.specs.get(name))
-            )
+            self.register_buffer(f"u_{name}", self.project(name, w, 0.0))
             self.register_buffer(f"mask_{name}", torch.ones_like(w, dtype=torch.bool))
 
     # ---- the pieces of the step ----------------------------------------------------------
@@ -104,6 +163,17 @@ class RVSM(SparsityMethod):
         """The beta the prox sees: lam / prox_beta fixes the threshold (see keep_threshold)."""
         return self.beta0 if self.keep_threshold else float(self.beta)
 
+    def goal(self, step: int, total_steps: int | float) -> float:
+        """The sparsity s_t the constrained u-step keeps after ``step`` steps."""
+        t0, t1 = step_window(self.target_start, self.target_end, total_steps)
+        return cubic_sparsity(step, self.target, t0, t1)
+
+    def project(self, layer: str, w: torch.Tensor, goal: float) -> torch.Tensor:
+        """u for weights w: the penalty's prox, or the largest |w| at sparsity ``goal``."""
+        if self.target is not None:
+            return keep_largest(w, goal)
+        return self.penalty.prox(w, self.prox_beta, self.specs.get(layer))
+
     def split_gap(self) -> torch.Tensor:
         """sum over split layers of ||w - u||^2 (u is a buffer, so no gradient flows into it)."""
         return sum(
@@ -111,20 +181,22 @@ class RVSM(SparsityMethod):
         )
 
     def loss(self) -> torch.Tensor:
+        if self.coupling != "gradient":
+            return super().loss()
         return 0.5 * float(self.beta) * self.split_gap()
 
     @torch.no_grad()
-    def refresh_u(self) -> None:
+    def refresh_u(self, step: int = 0, total_steps: int | float = 1) -> None:
         """The splitting step: u <- prox(w) (element-wise, or grouped as the penalty reads the
-        layer's spec); in the finetune phase u <- w on the
-        fixed support (pruned weights are put back to exactly zero after the optimizer step)."""
+        layer's spec) or the constrained projection; in the finetune phase u <- w on the fixed
+        support (pruned weights are put back to exactly zero after the optimizer step)."""
+        goal = self.goal(step, total_steps) if self.target is not None else 0.0
         for name, layer in self.layers.items():
             if self.finetuning:
                 layer.weight.mul_(self.mask(name))
                 self.u(name).copy_(layer.weight)
             else:
-                prox = self.penalty.prox(layer.weight, self.prox_beta, self.specs.get(name))
-                self.u(name).copy_(prox)
+                self.u(name).copy_(self.project(name, layer.weight, goal))
 
     @torch.no_grad()
     def sync(self) -> None:
@@ -139,38 +211,66 @@ class RVSM(SparsityMethod):
         resume takes effect."""
         self.beta.fill_(grown_beta(self.beta0, self.growth, self.beta_max, epochs_done))
 
+    def before_step(self, lr: float) -> None:
+        """The decoupled pull's step size; the explicit form pulls now, before the step."""
+        self._eta = lr
+        if self.coupling == "decoupled" and self.decoupled_form == "explicit":
+            for name, layer in self.layers.items():
+                explicit_pull(layer.weight, self.u(name), lr, float(self.beta))
+
     def after_step(self, step: int, total_steps: int) -> None:
-        self.refresh_u()
+        if self.coupling == "decoupled" and self.decoupled_form == "proximal":
+            if self._eta is None:
+                raise RuntimeError("the decoupled pull needs before_step(lr) before each step")
+            for name, layer in self.layers.items():
+                proximal_pull(layer.weight, self.u(name), self._eta, float(self.beta))
+        self.refresh_u(step, total_steps)
 
     @torch.no_grad()
-    def on_epoch_end(self, epoch: int, max_epochs: int) -> None:
+    def on_epoch_end(self, epoch: int, max_epochs: int) -> bool:
+        jumped = False
         if self.finetune_epochs and epoch + 1 == max_epochs - self.finetune_epochs:
             for name in self.layers:
                 self.mask(name).copy_(self.u(name) != 0)
             self.finetuning.fill_(True)
             self.sync()
+            jumped = True
         elif self.sync_every_epoch and not self.finetuning:
             self.sync()
+            jumped = True
         self.beta.fill_(grown_beta(self.beta0, self.growth, self.beta_max, epoch + 1))
+        return jumped and self.reset_optimizer_on_sync
 
     def evaluated_weights(self) -> dict[str, torch.Tensor]:
         return {name: self.u(name) for name in self.layers}
 
     def epoch_log(self) -> dict[str, float]:
-        return {
-            "beta": float(self.beta),
-            "threshold": self.penalty.threshold(self.prox_beta),
-            "w_minus_u": float(self.split_gap().detach().sqrt()),
-        }
+        log = {"beta": float(self.beta), "w_minus_u": float(self.split_gap().detach().sqrt())}
+        if self.target is None:
+            log["threshold"] = self.penalty.threshold(self.prox_beta)
+        return log
 
     def describe(self) -> dict:
+        if self.target is None:
+            penalty = self.penalty.describe()
+        else:  # the constraint replaces the penalty
+            penalty = {"penalty": "l0_constraint", "lam": None, "a": None}
         return {
             "method": self.name,
-            **self.penalty.describe(),
+            **penalty,
+            "target_sparsity": self.target,
             "beta": self.beta0,
             "beta_growth": self.growth,
             "beta_max": self.beta_max,
             "keep_threshold": self.keep_threshold,
             "sync_every_epoch": self.sync_every_epoch,
             "finetune_epochs": self.finetune_epochs,
+            "coupling": self.coupling,
+            "decoupled_form": self.decoupled_form if self.coupling == "decoupled" else None,
+            "reset_optimizer_on_sync": self.reset_optimizer_on_sync,
+            **(
+                {"target_start": self.target_start, "target_end": self.target_end}
+                if self.target is not None
+                else {}
+            ),
         }

@@ -47,7 +47,14 @@ def group_options(group: str, dirs: Sequence[Path] = (CONF_DIR,)) -> list[str]:
 
 
 def _groups(dirs: Sequence[Path]) -> set[str]:
-    return {p.name for d in dirs if Path(d).is_dir() for p in Path(d).iterdir() if p.is_dir()}
+    """Config groups, nested ones as ``model/optimizer``."""
+    return {
+        p.relative_to(d).as_posix()
+        for d in map(Path, dirs)
+        if d.is_dir()
+        for p in d.rglob("*")
+        if p.is_dir()
+    }
 
 
 class _Values:
