@@ -109,6 +109,19 @@ def assert_same_numbers(a: dict, b: dict) -> None:
     assert a["status"] == b["status"] == "ok" and a["epochs"] == b["epochs"] == 3
 
 
+def whole_and_resumed(args: list[str], tmp_path: Path, cache_dir: Path) -> tuple[dict, dict]:
+    """metrics.json of a run of ``args`` and of the same run stopped after its first epoch and
+    resumed from that checkpoint (``<tmp_path>/whole``, ``<tmp_path>/stopped``)."""
+    whole = run_cli([*args, f"hydra.run.dir={tmp_path / 'whole'}"], tmp_path, cache_dir)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    stopped = [*args, f"hydra.run.dir={tmp_path / 'stopped'}"]
+    first = run_cli([*stopped, "stop_after_epochs=1"], tmp_path, cache_dir)
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = run_cli([*stopped, "ckpt_path=last"], tmp_path, cache_dir)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    return metrics_of(tmp_path / "whole"), metrics_of(tmp_path / "stopped")
+
+
 # ---- a tiny module and trainer, in process ---------------------------------------------
 BETA = 0.5
 

@@ -35,6 +35,7 @@ from tests.helpers import (
     run_cli,
     wandb_history_keys,
     wandb_records,
+    whole_and_resumed,
 )
 
 
@@ -327,13 +328,6 @@ def test_gmp_resume_mid_schedule_restores_masks_and_equals_uninterrupted_run(tmp
 def test_hardconcrete_resume_draws_the_same_gates_as_an_uninterrupted_run(tmp_path, cache_dir):
     args = [*THREE_EPOCHS, "method=hardconcrete", "method.lam=1e-2", "method.gate_lr=0.3"]
     args.append("method.init_log_alpha=0.0")  # a few gates close within the 39 steps
-    whole = run_cli([*args, f"hydra.run.dir={tmp_path / 'whole'}"], tmp_path, cache_dir)
-    assert whole.returncode == 0, whole.stderr[-3000:]
-    run_dir = tmp_path / "stopped"
-    first = run_cli([*args, f"hydra.run.dir={run_dir}", "stop_after_epochs=1"], tmp_path, cache_dir)
-    assert first.returncode == 0, first.stderr[-3000:]
-    resumed = run_cli([*args, f"hydra.run.dir={run_dir}", "ckpt_path=last"], tmp_path, cache_dir)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    a, b = metrics_of(tmp_path / "whole"), metrics_of(run_dir)
+    a, b = whole_and_resumed(args, tmp_path, cache_dir)
     assert_same_numbers(a, b)
     assert a["test/sparsity_fc"] > 0  # gates closed, so the comparison covers them

@@ -23,8 +23,7 @@ from tests.helpers import (
     assert_same_numbers,
     fit,
     make_module,
-    metrics_of,
-    run_cli,
+    whole_and_resumed,
 )
 
 LR = 0.5  # make_module's plain SGD
@@ -247,15 +246,7 @@ VARIANTS = {
 def test_resume_mid_schedule_of_each_new_state_equals_an_uninterrupted_run(
     tmp_path, cache_dir, variant
 ):
-    args = [*RESUMED, *VARIANTS[variant]]
-    whole = run_cli([*args, f"hydra.run.dir={tmp_path / 'whole'}"], tmp_path, cache_dir)
-    assert whole.returncode == 0, whole.stderr[-3000:]
-    run_dir = tmp_path / "stopped"
-    first = run_cli([*args, f"hydra.run.dir={run_dir}", "stop_after_epochs=1"], tmp_path, cache_dir)
-    assert first.returncode == 0, first.stderr[-3000:]
-    resumed = run_cli([*args, f"hydra.run.dir={run_dir}", "ckpt_path=last"], tmp_path, cache_dir)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    a, b = metrics_of(tmp_path / "whole"), metrics_of(run_dir)
+    a, b = whole_and_resumed([*RESUMED, *VARIANTS[variant]], tmp_path, cache_dir)
     assert_same_numbers(a, b)
     if variant != "decoupled-reset":  # the exact-sparsity variants end at their target
         assert a["test/sparsity_fc"] == pytest.approx(0.9, abs=1e-3)
