@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import secrets
 import sys
 import time
 from pathlib import Path
@@ -18,12 +17,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rvsm.module import DivergedError
+from rvsm.reporting.summary import summary_line
 from rvsm.runtime.build import build
 from rvsm.runtime.callbacks import StageTimer, StopAfterEpochs
 from rvsm.runtime.checkpointing import resolve_checkpoint, resume_point
 from rvsm.runtime.checks import ConfigError
 from rvsm.runtime.cli import fail, root_message, run_task
-from rvsm.runtime.io import atomic_open, write_json
+from rvsm.runtime.io import write_json
+from rvsm.runtime.loggers import instantiate_all, wandb_loggers, wandb_run
 from rvsm.runtime.preemption import PREEMPTED_EXIT, Preempted
 
 log = logging.getLogger(__name__)
@@ -35,50 +36,6 @@ def _make_trainer(cfg: DictConfig, loggers: list, callbacks: list) -> L.Trainer:
     except InstantiationException as err:
         where = f"trainer (accelerator={cfg.trainer.get('accelerator')})"
         raise ConfigError(f"{where}: {root_message(err)}") from None
-
-
-def _instantiate_all(node: DictConfig | None, extra: dict[str, dict] | None = None) -> list:
-    """Instantiate each ``_target_`` entry of a group such as ``logger`` or ``callbacks``, with
-    ``extra[name]`` as further keyword arguments of the entry ``name``."""
-    if not node:
-        return []
-    return [
-        instantiate(v, **(extra or {}).get(k, {}))
-        for k, v in node.items()
-        if isinstance(v, DictConfig) and "_target_" in v
-    ]
-
-
-def _wandb_run(output_dir: Path, resuming: bool) -> dict:
-    """The W&B run of this run folder: a resumed run logs into the run it started, a new one
-    gets a new id (kept in ``<run dir>/wandb_id`` for the next resume)."""
-    id_file = output_dir / "wandb_id"
-    if resuming and id_file.is_file():
-        run_id = id_file.read_text().strip()
-    else:
-        run_id = secrets.token_hex(8)
-        with atomic_open(id_file, "w") as f:
-            f.write(run_id + "\n")
-    return {"id": run_id, "resume": "allow"}
-
-
-def _short(value) -> str:
-    return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def summary_line(metrics: dict, knobs: dict) -> str:
-    """One line: the method, the ``knobs`` it names (``SparsityMethod.summary()``), the seed,
-    the test numbers and the fit time."""
-    settings = " ".join(f"{k}={_short(v)}" for k, v in knobs.items())
-    results = " ".join(
-        f"{k}={metrics[k]:.4f}"
-        for k in ("test/acc", "test/acc_dense", "test/sparsity_fc", "test/sparsity")
-        if k in metrics
-    )
-    return (
-        f"rvsm: method={metrics['method']} {settings} seed={metrics['seed']} | {results} "
-        f"| fit {metrics['time/fit_s']:.1f}s"
-    )
 
 
 def _in_multirun() -> bool:
@@ -151,9 +108,9 @@ def train(cfg: DictConfig) -> float:
         method = model.method
         ckpt_path = resolve_checkpoint(resume_point(cfg, output_dir), output_dir)
         wandb_on = "wandb" in (cfg.get("logger") or {})
-        extra = {"wandb": _wandb_run(output_dir, ckpt_path is not None)} if wandb_on else {}
-        loggers = _instantiate_all(cfg.get("logger"), extra)
-        callbacks = _instantiate_all(cfg.get("callbacks"))
+        extra = {"wandb": wandb_run(output_dir, ckpt_path is not None)} if wandb_on else {}
+        loggers = instantiate_all(cfg.get("logger"), extra)
+        callbacks = instantiate_all(cfg.get("callbacks"))
         if cfg.get("stop_after_epochs"):
             callbacks.append(StopAfterEpochs(cfg.stop_after_epochs))
         timer = StageTimer()
@@ -197,7 +154,7 @@ def train(cfg: DictConfig) -> float:
             sys.exit(PREEMPTED_EXIT)
         return float(objective)
     finally:
-        if any(type(lg).__name__ == "WandbLogger" for lg in trainer.loggers):
+        if wandb_loggers(trainer.loggers):
             import wandb
 
             ended = metrics["status"] in ("ok", "stopped", "preempted")

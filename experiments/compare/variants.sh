@@ -33,6 +33,9 @@ run() {
     rvsm_l0) part rvsm_l0 compare_rvsm_l0 penalty.lam=2.5e-5,3.2e-5 ;;
     hardconcrete) part hardconcrete compare_hardconcrete method.lam=1e-3,3e-3 ;;
     rvsm_decoupled) part rvsm_decoupled compare_rvsm_decoupled ;;
+    rvsm_decoupled_explicit)  # the authors' form of the same pull, at the middle lam
+      part rvsm_decoupled_explicit compare_rvsm_decoupled splitting.decoupled_form=explicit \
+        penalty.lam=2.5e-3 ;;
     dense) part dense compare_dense ;;
     collect)
       mkdir -p experiments/compare/variants/runs
@@ -44,7 +47,7 @@ run() {
 }
 
 status=0
-for p in "${@:-rvsm_target admm gmp authors_rvsm rvsm_target_growth rvsm_l0 hardconcrete rvsm_decoupled dense}"; do
+for p in "${@:-rvsm_target admm gmp authors_rvsm rvsm_target_growth rvsm_l0 hardconcrete rvsm_decoupled rvsm_decoupled_explicit dense}"; do
   for q in $p; do run "$q" || status=1; done
 done
 exit $status

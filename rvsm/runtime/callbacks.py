@@ -11,6 +11,7 @@ from PIL import Image
 
 from rvsm.reporting.zero_pattern import zero_pattern_image
 from rvsm.runtime.io import atomic_open
+from rvsm.runtime.loggers import wandb_loggers
 
 
 class StopAfterEpochs(L.Callback):
@@ -68,14 +69,14 @@ class ZeroPatternImage(L.Callback):
         return zero_pattern_image(weight, pl_module.net.feature_shape)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        wandb_loggers = [lg for lg in trainer.loggers if type(lg).__name__ == "WandbLogger"]
-        if trainer.sanity_checking or not wandb_loggers:
+        loggers = wandb_loggers(trainer.loggers)
+        if trainer.sanity_checking or not loggers:
             return
         import wandb
 
         caption = "FC weights kept (white) per class, channel tiles of the last feature map"
         image = wandb.Image(self._image(pl_module), caption=caption)
-        for logger in wandb_loggers:
+        for logger in loggers:
             logger.experiment.log(
                 {"val/zero_pattern_fc": image, "trainer/global_step": trainer.global_step}
             )
