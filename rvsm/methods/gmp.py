@@ -38,12 +38,11 @@ class GMP(SparsityMethod):
         require(
             "method.sparsity", sparsity, lambda v: number(v) and 0 <= v < 1, "a fraction in [0, 1)"
         )
-        require("method.start", start, lambda v: number(v) and 0 <= v <= 1, "a number in [0, 1]")
         require(
-            "method.end",
-            end,
-            lambda v: number(v) and start <= v <= 1,
-            f"a number in [method.start ({start}), 1]",
+            "method.start and method.end",
+            (start, end),
+            lambda v: number(v[0]) and number(v[1]) and 0 <= v[0] <= v[1] <= 1,
+            "0 <= start <= end <= 1 (fractions of the steps)",
         )
         require(
             "method.every_steps", every_steps, lambda v: integer(v) and v >= 1, "an integer >= 1"
