@@ -125,9 +125,9 @@ class TremorTextDataModule(L.LightningDataModule):
         self.shuffle_seed = self.seed if shuffle_seed is None else int(shuffle_seed)
         self.batch_size = int(batch_size)
         self.workers = workers
-        self.cache_path = Path(cache_dir) / (
-            f"{self.settings.kind}-{cache.cache_key(self.settings, self.seed, self.n_pairs)}.npz"
-        )
+        #: the hash of everything that determines the images: equal keys, equal bytes
+        self.cache_key = cache.cache_key(self.settings, self.seed, self.n_pairs)
+        self.cache_path = Path(cache_dir) / f"{self.settings.kind}-{self.cache_key}.npz"
         self.splits: dict[str, BatchTensorDataset] = {}
         self._arrays: dict[str, np.ndarray] | None = None  # read by prepare_data, used by setup
         self._check()
