@@ -102,6 +102,11 @@ BAD_INPUTS = [
     (["method=hardconcrete", "method.gate_lr=0"], "method.gate_lr"),
     (["method=lasso"], "method=lasso"),
     (["data.cache_dir=/dev/null/cache"], "data.cache_dir: cannot create or write"),
+    # a search: its space (a bound no distribution takes, a bound that fails the build, composed
+    # under its condition penalty=tl1) and its own settings
+    (["-m", "hparams_search=pareto_rvsm", "penalty.lam=tag(log,interval(0,1e-4))"], "penalty.lam"),
+    (["-m", "hparams_search=pareto_rvsm", "penalty.a=interval(0.0,0.1)"], "penalty.a"),
+    (["-m", "hparams_search=pareto_rvsm", "hydra.sweeper.n_trials=0"], "hydra.sweeper.n_trials"),
 ]
 
 
