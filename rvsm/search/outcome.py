@@ -36,9 +36,10 @@ def _failed(status: str, error: str) -> Outcome:
     return Outcome(None, {"status": status, "error": error})
 
 
-def outcome(job: JobReturn, run_dir: Path, objectives: Sequence[str]) -> Outcome:
-    """The outcome of the job that ran in ``run_dir``."""
-    if job.status == JobStatus.FAILED:
+def outcome(job: JobReturn | None, run_dir: Path, objectives: Sequence[str]) -> Outcome:
+    """The outcome of the job that ran in ``run_dir`` (``job`` None: the launcher returned
+    nothing, so its metrics.json alone tells)."""
+    if job is not None and job.status == JobStatus.FAILED:
         try:
             _ = job.return_value  # raises the job's exception
         except Exception as err:

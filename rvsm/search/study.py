@@ -40,7 +40,6 @@ def open_study(
     """The study ``name`` in ``storage`` (default: the sweep folder's journal), created or
     continued."""
     if storage is None:
-        sweep_dir.mkdir(parents=True, exist_ok=True)
         storage = JournalStorage(JournalFileBackend(str(sweep_dir / JOURNAL)))
     return optuna.create_study(
         storage=storage, study_name=name, directions=list(directions), load_if_exists=True

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
@@ -68,6 +69,7 @@ class Search:
     def run(self, arguments: Sequence[str]) -> None:
         s = self.settings
         space = Space.parse(s.params, s.conditions, arguments)
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
         study = studies.open_study(
             self.sweep_dir, s.storage, s.study_name, list(s.objectives.values())
         )
@@ -78,9 +80,12 @@ class Search:
             f"Search {study.study_name}: {len(studies.counted(study.get_trials()))} of "
             f"{s.n_trials} trials in {s.storage or self.sweep_dir / studies.JOURNAL}"
         )
+        ran = False
         while self._batch(study, space):
             write_front(study, list(s.objectives), s.reference_point, self.sweep_dir)
-        write_front(study, list(s.objectives), s.reference_point, self.sweep_dir)
+            ran = True
+        if not ran:  # already complete: the files as the study stands
+            write_front(study, list(s.objectives), s.reference_point, self.sweep_dir)
         self._check_failures(study)
 
     def _batch(self, study: optuna.Study, space: Space) -> bool:
@@ -94,8 +99,13 @@ class Search:
         if not trials:
             return False
         jobs = [self._job(t, space) for t in trials]
-        with studies.Heartbeat(trials, s.heartbeat["interval_s"]):
-            returns = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
+        returns: Sequence[JobReturn | None]
+        try:
+            with studies.Heartbeat(trials, s.heartbeat["interval_s"]):
+                returns = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
+        except Exception as err:  # e.g. a worker killed: each folder's metrics.json tells
+            log.error(f"the launcher failed: {type(err).__name__}: {err}")
+            returns = [None] * len(trials)
         for trial, job in zip(trials, returns, strict=True):
             result = outcome(job, self.sweep_dir / str(trial.number), list(s.objectives))
             for key, value in result.attrs.items():
