@@ -168,7 +168,7 @@ def check_command_line(argv: Sequence[str], config_name: str = "train") -> None:
         user = [v for v in user if _key(v) not in conditions]
         for i in range(max([len(v.items) for v in user] or [1])):
             line = hydra_line + [v.text(i) for v in user]
-            cfg = _compose(config_name, line)
+            cfg = probe if line == hydra_line + plain else _compose(config_name, line)
             sweeper = OmegaConf.select(cfg, "hydra.sweeper._target_", default=None)
             _refuse_intervals(user + held, sweeper)
             preset = held + _preset_values(cfg, {_key(v) for v in user + held}, dirs)
