@@ -117,6 +117,11 @@ BAD_INPUTS = [
     (["-m", "penalty.lam=tag(log,interval(1e-6,1e-4))"], "only by a search sweeper"),
     (["-m", "penalty=glob(nothing*)"], "glob matches no choice"),
     (["-m", "seed=range(1,3)", "penalty.lam=choice(1e-5,-2)"], "penalty.lam"),
+    # a search: its space (a bound no distribution takes, a bound that fails the build, composed
+    # under its condition penalty=tl1) and its own settings
+    (["-m", "hparams_search=pareto_rvsm", "penalty.lam=tag(log,interval(0,1e-4))"], "penalty.lam"),
+    (["-m", "hparams_search=pareto_rvsm", "penalty.a=interval(0.0,0.1)"], "penalty.a"),
+    (["-m", "hparams_search=pareto_rvsm", "hydra.sweeper.n_trials=0"], "hydra.sweeper.n_trials"),
 ]
 
 

@@ -10,6 +10,7 @@ from rvsm.methods.dense import Dense
 from rvsm.methods.penalties import L0, L1, TL1
 from rvsm.runtime.checks import CONF_DIR, validate
 from rvsm.runtime.precheck import check_command_line, group_options
+from rvsm.search.checks import SWEEPER as SEARCH_SWEEPER
 
 EXPECTED = {
     "paper_l0": (L0, 1e-5, None),
@@ -40,14 +41,22 @@ def compose_train(overrides: list[str]):
 @pytest.mark.parametrize(
     "choice",
     [f"experiment={n}" for n in group_options("experiment")]
-    + [f"grid={n}" for n in group_options("grid")],
+    + [f"grid={n}" for n in group_options("grid")]
+    + [f"hparams_search={n}" for n in group_options("hparams_search")],
 )
 def test_every_preset_and_grid_builds_on_every_sweep_point(choice):
-    """Discovered from conf/: a new preset or grid is checked without being listed here."""
+    """Discovered from conf/: a new preset, grid or search is checked without being listed here
+    (a search: each bound and choice of its space, a conditional key under its condition)."""
     check_command_line(["-m", choice])  # raises ConfigError on any point that cannot build
     cfg = compose_train([choice])
     if choice.startswith("grid="):  # a grid sweeps seeds on one fixed data set
         assert "seed" in cfg.hydra.sweeper.params and cfg.data.seed == 12345
+    if choice.startswith("hparams_search="):  # a search, on one fixed data set and seed
+        assert cfg.hydra.sweeper._target_ == SEARCH_SWEEPER and cfg.data.seed == 12345
+        assert cfg.hydra.sweeper.params and cfg.hydra.sweeper.objectives == {
+            "val/acc": "maximize",
+            "val/sparsity_fc": "maximize",
+        }
 
 
 def test_dense_preset_is_the_dense_method():

@@ -52,9 +52,9 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def validate(cfg: DictConfig) -> None:
-    """Raise ConfigError for the first setting in ``RULES`` that is present and out of range."""
-    for rule in RULES:
+def validate(cfg: DictConfig, rules: Sequence[Rule] = RULES) -> None:
+    """Raise ConfigError for the first setting in ``rules`` that is present and out of range."""
+    for rule in rules:
         value = OmegaConf.select(cfg, rule.key, default=None)
         if value is None:
             continue

@@ -4,9 +4,11 @@ Group choices must exist (on Hydra's search path too), keys must exist, and ever
 sweep must build (``rvsm.runtime.build``: each part validates its own settings). Sweeps are read
 in all of Hydra's syntax: ``a,b``, ``choice()``, ``range()`` and ``glob()`` are enumerated value
 by value; an ``interval()`` (with or without ``tag()``) is checked at its two bounds, and only a
-search sweeper can sample it, so with the basic sweeper it is refused. Grids set inside presets
-(``hydra.sweeper.params``) are expanded the same way; a command-line value for the same key
-replaces the preset's, as the basic sweeper does. Sweeps are walked side by side, not as their
+search sweeper can sample it, so with the basic sweeper it is refused. Grids and search spaces
+set inside presets (``hydra.sweeper.params``) are expanded the same way; a command-line value for
+the same key replaces the preset's, as the basic sweeper does; a searched key under a condition
+(``hydra.sweeper.conditions``) is composed only with its condition. The search's own settings
+are checked by ``rvsm.search.checks``. Sweeps are walked side by side, not as their
 full product: each value is composed at least once.
 """
 
@@ -25,6 +27,8 @@ from hydra.errors import ConfigCompositionException, HydraException, OverridePar
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rvsm.runtime.checks import CONF_DIR, ConfigError, validate
+from rvsm.search.checks import SWEEPER as SEARCH_SWEEPER
+from rvsm.search.checks import check_search
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
@@ -160,16 +164,47 @@ def check_command_line(argv: Sequence[str], config_name: str = "train") -> None:
     hydra_line = [o.input_line for o in parsed if o.key_or_group.startswith("hydra")]
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        # the plain values pick the configs, and with them the sweeper and a search's conditions
+        plain = [v.text(0) for v in user if not v.override.is_sweep_override()]
+        probe = _compose(config_name, hydra_line + plain)
+        if OmegaConf.select(probe, "hydra.sweeper._target_", default=None) == SEARCH_SWEEPER:
+            check_search(probe, [v.override.input_line for v in user])
+        conditions = OmegaConf.select(probe, "hydra.sweeper.conditions", default=None) or {}
+        # a key searched under a condition is composed with its condition, as the preset's are
+        held = [v for v in user if _key(v) in conditions]
+        user = [v for v in user if _key(v) not in conditions]
         for i in range(max([len(v.items) for v in user] or [1])):
             line = hydra_line + [v.text(i) for v in user]
-            cfg = _compose(config_name, line)
+            cfg = probe if line == hydra_line + plain else _compose(config_name, line)
             sweeper = OmegaConf.select(cfg, "hydra.sweeper._target_", default=None)
-            _refuse_intervals(user, sweeper)
-            preset = _preset_values(cfg, {v.override.get_key_element() for v in user}, dirs)
+            _refuse_intervals(user + held, sweeper)
+            preset = held + _preset_values(cfg, {_key(v) for v in user + held}, dirs)
             _refuse_intervals(preset, sweeper)
-            for j in range(max([len(v.items) for v in preset] or [1])):
-                point = _compose(config_name, line + [v.text(j) for v in preset]) if preset else cfg
-                _check_point(point)
+            for extra in _preset_lines(preset, conditions, dirs):
+                _check_point(_compose(config_name, line + extra) if extra else cfg)
+
+
+def _key(values: _Values) -> str:
+    return values.override.get_key_element()
+
+
+def _walk(values: list[_Values]) -> list[list[str]]:
+    """The values side by side: line j takes each sweep's j-th value (cycling the shorter)."""
+    return [[v.text(j) for v in values] for j in range(max([len(v.items) for v in values] or [1]))]
+
+
+def _preset_lines(
+    preset: list[_Values], conditions: dict[str, str], dirs: list[Path] | None
+) -> list[list[str]]:
+    """Lines that compose each preset value at least once; a key of a search's ``conditions``
+    (``key: other=value``) only in lines that also set ``other=value``, as its trials do."""
+    plain = [v for v in preset if _key(v) not in conditions]
+    lines = _walk(plain)
+    for condition in sorted({str(c) for c in conditions.values()}):
+        other = condition.partition("=")[0]
+        branch = [v for v in plain if _key(v) != other] + _values(_parse([condition]), dirs)
+        lines += _walk(branch + [v for v in preset if str(conditions.get(_key(v))) == condition])
+    return lines
 
 
 def _preset_values(cfg: DictConfig, given: set[str], dirs: list[Path] | None) -> list[_Values]:

@@ -1,0 +1,1 @@
+"""rvsm's Hydra plugins: the search sweeper (``hydra/sweeper=pareto``)."""
