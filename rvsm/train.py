@@ -38,6 +38,12 @@ def _make_trainer(cfg: DictConfig, loggers: list, callbacks: list) -> L.Trainer:
         raise ConfigError(f"{where}: {root_message(err)}") from None
 
 
+def _target_name(node) -> str | None:
+    """The class or function a config node instantiates, by its name (``Adam``, ``step_lr``)."""
+    target = node.get("_target_") if node else None
+    return None if target is None else str(target).rsplit(".", 1)[-1]
+
+
 def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
@@ -137,6 +143,8 @@ def train(cfg: DictConfig) -> float:
         metrics.update(
             **method.describe(),
             main_knobs=list(method.main_knobs),
+            optimizer=_target_name(cfg.model.get("optimizer")),
+            lr_schedule=_target_name(cfg.model.get("scheduler")),
             split_layers=list(cfg.splitting.layers),
             seed=int(cfg.seed),
             **datamodule.describe(),
