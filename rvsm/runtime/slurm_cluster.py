@@ -178,8 +178,8 @@ PreemptType=preempt/partition_prio
 PreemptMode=REQUEUE
 SlurmctldParameters=preempt_send_user_signal
 NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory_mb} State=UNKNOWN
-PartitionName={PARTITION} Nodes={host} Default=YES PriorityTier=1 GraceTime={GRACE_S} MaxTime=INFINITE State=UP
-PartitionName={HIGH_PARTITION} Nodes={host} PriorityTier=2 MaxTime=INFINITE State=UP
+PartitionName={PARTITION} Nodes={host} Default=YES PriorityTier=1 GraceTime={GRACE_S} State=UP
+PartitionName={HIGH_PARTITION} Nodes={host} PriorityTier=2 State=UP
 """
 
 
