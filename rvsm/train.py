@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -101,8 +102,9 @@ def train(cfg: DictConfig) -> float:
     output_dir = Path(cfg.paths.output_dir)
     preempted: Preempted | None = None
     try:
-        if cfg.get("threads"):
-            torch.set_num_threads(cfg.threads)
+        threads = cfg.get("threads") or os.environ.get("SLURM_CPUS_PER_TASK")
+        if threads:  # a SLURM job's torch uses the CPUs it was given, not the whole node's
+            torch.set_num_threads(int(threads))
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         model, datamodule = build(cfg)
         method = model.method
