@@ -160,7 +160,11 @@ def train(cfg: DictConfig) -> float:
             import wandb
 
             ended = metrics["status"] in ("ok", "stopped", "preempted")
-            wandb.finish(exit_code=0 if ended else 1)
+            try:
+                wandb.finish(exit_code=0 if ended else 1)
+            except Exception as err:  # e.g. its service died of SLURM's signal, sent to every
+                # process of the job: that must not replace the run's own exit (a requeue)
+                log.warning("W&B did not finish cleanly: %s", err)
 
 
 def main() -> None:
