@@ -152,19 +152,26 @@ def train(cfg: DictConfig) -> float:
             write_json(output_dir / "metrics.json", metrics, sort_keys=False)
             _report(cfg, metrics, output_dir / "checkpoints" / "last.ckpt", method.summary())
         if preempted is not None:
+            # W&B first: a requeue ends every process of the job at once, its service's too
+            _finish_wandb(trainer, metrics["status"])
             preempted.hand_on()  # e.g. submitit's handler requeues the job
             sys.exit(PREEMPTED_EXIT)
         return float(objective)
     finally:
-        if wandb_loggers(trainer.loggers):
-            import wandb
+        _finish_wandb(trainer, metrics["status"])
 
-            ended = metrics["status"] in ("ok", "stopped", "preempted")
-            try:
-                wandb.finish(exit_code=0 if ended else 1)
-            except Exception as err:  # e.g. its service died of SLURM's signal, sent to every
-                # process of the job: that must not replace the run's own exit (a requeue)
-                log.warning("W&B did not finish cleanly: %s", err)
+
+def _finish_wandb(trainer: L.Trainer, status: str) -> None:
+    """Close this run's W&B run, if any (a second call does nothing)."""
+    if not wandb_loggers(trainer.loggers):
+        return
+    import wandb
+
+    try:
+        wandb.finish(exit_code=0 if status in ("ok", "stopped", "preempted") else 1)
+    except Exception as err:  # e.g. its service already ended by SLURM, which signals every
+        # process of a job: that must not replace the run's own exit (a requeue)
+        log.warning("W&B did not finish cleanly: %s", err)
 
 
 def main() -> None:
