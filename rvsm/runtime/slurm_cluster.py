@@ -3,10 +3,10 @@ start|stop|status``.
 
 For the SLURM tests (``make test-slurm``) and for trying ``hydra/launcher=slurm`` on a workstation
 before a real cluster. Debian only, as root: the packages are installed with apt when missing,
-the daemons run in the foreground as children of nobody (own sessions), their ids are kept in
-``STATE/daemons.json``, and ``stop`` ends only those. The cluster uses the system-wide
-``/etc/slurm`` and localhost ports 6817-6819 (mariadb listens on 6820), so there is one per
-machine; ``start`` refuses when those ports are taken or ``/etc/slurm/slurm.conf`` is not ours.
+the daemons run in the foreground in sessions of their own (they outlive the command), their
+ids are kept in ``STATE/daemons.json``, and ``stop`` ends only those. The cluster uses the
+system-wide ``/etc/slurm`` and localhost ports 6817-6819 (mariadb listens on 6820), so there is one
+per machine; ``start`` refuses when those ports are taken or ``/etc/slurm/slurm.conf`` is not ours.
 
 Two partitions share the node: ``PARTITION`` (the default, PriorityTier 1) and ``HIGH_PARTITION``
 (PriorityTier 2), whose jobs preempt the others' (``PreemptMode=REQUEUE``): the preempted job's
@@ -163,7 +163,7 @@ MpiDefault=none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 SchedulerType=sched/backfill
-SchedulerParameters=batch_sched_delay=0,bf_interval=2,sched_min_interval=0
+SchedulerParameters=batch_sched_delay=0,bf_interval=1,sched_interval=1,sched_min_interval=0
 DefMemPerCPU={min(1024, memory_mb // cpus)}
 EnforcePartLimits=ALL
 ReturnToService=2
