@@ -159,7 +159,8 @@ def test_preempted_mid_epoch_by_a_higher_partition_requeues_and_ends_as_an_unint
     try:
         wait_for(run_dir / "checkpoints" / "last.ckpt", proc)  # the end of the first epoch
         high = subprocess.run(
-            ["sbatch", "--parsable", f"--partition={HIGH_PARTITION}", "-c1", "--wrap=sleep 1"],
+            ["sbatch", "--parsable", f"--partition={HIGH_PARTITION}", "-c1", "--wrap=sleep 1"]
+            + [f"--output={workdir / 'high.out'}"],
             capture_output=True,
             text=True,
             check=True,
