@@ -10,8 +10,17 @@ from pathlib import Path
 import pytest
 
 from rvsm.runtime.preemption import PREEMPTED_EXIT
-from tests.helpers import TINY_DATA, run_cli, start
-from tests.test_reliability import assert_same_numbers, metrics_of, sampler_position, wait_for
+from tests.helpers import (
+    TINY_DATA,
+    assert_same_numbers,
+    metrics_of,
+    run_cli,
+    sampler_position,
+    start,
+    wait_for,
+)
+
+pytestmark = pytest.mark.slow  # the real command line, three 2-process runs
 
 # 3 deterministic epochs of 200 images, 100 a rank, 4 batches a rank an epoch
 RUN = [*TINY_DATA, "data.n_pairs={train:100,val:32,test:32}", "trainer.max_epochs=3"]

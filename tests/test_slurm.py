@@ -15,8 +15,17 @@ from pathlib import Path
 import pytest
 
 from rvsm.runtime.slurm_cluster import HIGH_PARTITION, PARTITION
-from tests.helpers import ROOT, TINY_DATA, run_cli, start, wandb_records
-from tests.test_reliability import assert_same_numbers, metrics_of, sampler_position
+from tests.helpers import (
+    ROOT,
+    TINY_DATA,
+    assert_one_wandb_run_with_continuing_steps,
+    assert_same_numbers,
+    metrics_of,
+    run_cli,
+    sampler_position,
+    start,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slurm
 
@@ -82,13 +91,6 @@ def job_log(sweep: Path) -> str:
     return "".join(p.read_text() for p in sorted((sweep / ".submitit").rglob("*_log.*")))
 
 
-def wait_for(path: Path, proc: subprocess.Popen, seconds: float = 240) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert path.exists(), f"no {path} after {seconds} s"
-
-
 def test_cluster_refuses_a_second_start_and_a_user_other_than_root(cluster):
     again = cluster_cli("start")
     assert again.returncode == 1
@@ -132,18 +134,6 @@ def test_two_seed_sweep_on_a_cold_cache_runs_both_jobs_and_generates_the_data_on
     assert len(rows) == 2 and ",1 2," in rows[1].replace('"', "")  # one setting, seeds 1 and 2
 
 
-def assert_one_wandb_run_with_continuing_steps(run_dir: Path) -> None:
-    runs = sorted((run_dir / "wandb").glob("offline-run-*"))
-    assert len(runs) == 2
-    assert len({r.name.rsplit("-", 1)[1] for r in runs}) == 1, "the requeued job opened a new run"
-    steps = []
-    for run in runs:
-        records = [r for r in wandb_records(run) if r.get("type") == "history"]
-        steps.append([r["history"]["item"].get("trainer/global_step") for r in records])
-    first, second = ([s for s in part if s is not None] for part in steps)
-    assert first and second and min(second) > max(first)
-
-
 def test_preempted_mid_epoch_by_a_higher_partition_requeues_and_ends_as_an_uninterrupted_run(
     cluster, workdir
 ):
@@ -157,7 +147,7 @@ def test_preempted_mid_epoch_by_a_higher_partition_requeues_and_ends_as_an_unint
     args = [*SLURM, *RUN, "hydra.launcher.cpus_per_task=2", "logger=wandb"]
     proc = start([*args, f"hydra.sweep.dir={sweep}"], workdir, cache, log)
     try:
-        wait_for(run_dir / "checkpoints" / "last.ckpt", proc)  # the end of the first epoch
+        wait_for(run_dir / "checkpoints" / "last.ckpt", proc, 300)  # the end of the first epoch
         high = subprocess.run(
             ["sbatch", "--parsable", f"--partition={HIGH_PARTITION}", "-c1", "--wrap=sleep 1"]
             + [f"--output={workdir / 'high.out'}"],
@@ -221,7 +211,7 @@ def test_a_job_killed_and_a_job_diverged_are_recorded_the_others_finish_and_the_
     began = time.monotonic()
     proc = start(args, workdir, workdir / "cache", log)
     try:
-        wait_for(sweep / "0" / ".hydra", proc)
+        wait_for(sweep / "0" / ".hydra", proc, 300)
         (array,) = {j.split("_")[0] for j in job_ids(sweep)}
         # job 0 dies as on a crash or the out-of-memory killer: SIGKILL, no result written
         subprocess.run(["scancel", "--signal=KILL", "--full", f"{array}_0"], check=True)
