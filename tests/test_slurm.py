@@ -226,10 +226,10 @@ def test_a_job_crashed_and_a_job_diverged_are_recorded_the_others_finish_and_the
     assert seconds < 240, "the sweep waited on a dead job"
     crashed, diverged, ok = (metrics_of(sweep / str(n)) for n in range(3))
     assert crashed["status"] == "failed"
-    assert crashed["error"].startswith(f"SLURM job {array}_0 ended without a result")
+    assert crashed["error"].startswith(f"SLURM job {array}_0 ended (FAILED) without a result")
     assert diverged["status"] == "diverged" and "train/loss is nan" in diverged["error"]
     assert ok["status"] == "ok" and 0.0 <= ok["test/acc"] <= 1.0
-    assert f"rvsm: error: job 0 ({sweep / '0'}) failed: SLURM job {array}_0" in out
+    assert f"rvsm: error: job 0 ({sweep / '0'}) failed: SLURM job {array}_0 ended (FAILED)" in out
     assert f"rvsm: error: job 1 ({sweep / '1'}) diverged: train/loss is nan" in out
     assert "rvsm: 2 of 3 jobs did not finish" in out
     report = run_cli([str(sweep)], workdir, workdir / "cache", module="rvsm.report")

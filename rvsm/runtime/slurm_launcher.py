@@ -117,9 +117,9 @@ class SizedSlurmLauncher(_Plugin):
             folder = self._folder(overrides, num)
             try:
                 returns.append(job.results()[0])
-            except Exception as err:  # died without a result: SLURM's word, via accounting
-                first = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
-                _mark_failed(folder, f"SLURM job {job.job_id} ended without a result: {first}")
+            except Exception:  # died without a result: SLURM's word, via accounting
+                error = f"SLURM job {job.job_id} ended ({job.state}) without a result"
+                _mark_failed(folder, f"{error}; its log: {job.paths.stderr}")
             status, error = _status(folder)
             if status not in FINISHED:
                 unfinished.append(f"rvsm: error: job {num} ({folder}) {status}: {error}")
