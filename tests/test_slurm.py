@@ -27,7 +27,7 @@ from tests.helpers import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]  # slow too: ARGS="-m 'not slow'" replaces -m
 
 SLURM = ["-m", "hydra/launcher=slurm", f"hydra.launcher.partition={PARTITION}", "threads=1"]
 # 3 deterministic epochs of 300 pairs (about 15 s each here): long enough to preempt mid-epoch
@@ -197,7 +197,7 @@ def test_time_limit_signals_before_the_limit_then_the_job_is_requeued_and_finish
     assert restarts(job) >= 1
     out = job_log(sweep)
     assert "this job is timed-out" in out and "Requeued job" in out
-    assert re.search(r"rvsm: preempted by SIGUSR2 in epoch \d, after batch \d+", out)
+    assert re.search(r"rvsm: preempted by SIGUSR2 in epoch \d+, after batch \d+", out)
     metrics = metrics_of(sweep / "0")
     assert metrics["status"] == "ok" and metrics["epochs"] == 15 and 0 <= metrics["test/acc"] <= 1
 
