@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test lint bench sweep compare clean
+.PHONY: train test test-slurm lint bench sweep compare clean
 
 # (Re)install when the venv is missing or pyproject.toml changed. torch==2.13.0 takes the local
 # CPU wheel; pyproject keeps a range so a CUDA build already installed elsewhere is kept.
@@ -19,7 +19,12 @@ train: $(STAMP)
 	$(PY) -m rvsm.train $(ARGS)
 
 test: $(STAMP)
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -m "not slurm" $(ARGS)
+
+# Sweeps through a real one-node SLURM cluster (Debian, as root): the tests start it with
+# `python -m rvsm.runtime.slurm_cluster start` (installing the packages if missing) and stop it.
+test-slurm: $(STAMP)
+	$(PY) -m pytest -q -m slurm tests/test_slurm.py $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check rvsm tests experiments

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -107,8 +108,9 @@ def train(cfg: DictConfig) -> float:
     output_dir = Path(cfg.paths.output_dir)
     preempted: Preempted | None = None
     try:
-        if cfg.get("threads"):
-            torch.set_num_threads(cfg.threads)
+        threads = cfg.get("threads") or os.environ.get("SLURM_CPUS_PER_TASK")
+        if threads:  # a SLURM job's torch uses the CPUs it was given, not the whole node's
+            torch.set_num_threads(int(threads))
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         model, datamodule = build(cfg)
         method = model.method
@@ -158,15 +160,26 @@ def train(cfg: DictConfig) -> float:
             write_json(output_dir / "metrics.json", metrics, sort_keys=False)
             _report(cfg, metrics, output_dir / "checkpoints" / "last.ckpt", method.summary())
         if preempted is not None:
+            # W&B first: a requeue ends every process of the job at once, its service's too
+            _finish_wandb(trainer, metrics["status"])
             preempted.hand_on()  # e.g. submitit's handler requeues the job
             sys.exit(PREEMPTED_EXIT)
         return float(objective)
     finally:
-        if wandb_loggers(trainer.loggers):
-            import wandb
+        _finish_wandb(trainer, metrics["status"])
 
-            ended = metrics["status"] in ("ok", "stopped", "preempted")
-            wandb.finish(exit_code=0 if ended else 1)
+
+def _finish_wandb(trainer: L.Trainer, status: str) -> None:
+    """Close this run's W&B run, if any (a second call does nothing)."""
+    if not wandb_loggers(trainer.loggers):
+        return
+    import wandb
+
+    try:
+        wandb.finish(exit_code=0 if status in ("ok", "stopped", "preempted") else 1)
+    except Exception as err:  # e.g. its service already ended by SLURM, which signals every
+        # process of a job: that must not replace the run's own exit (a requeue)
+        log.warning("W&B did not finish cleanly: %s", err)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import lightning as L
@@ -107,6 +108,34 @@ def assert_same_numbers(a: dict, b: dict) -> None:
     for key in sorted(keys):
         assert b[key] == pytest.approx(a[key], abs=1e-6, rel=0), key
     assert a["status"] == b["status"] == "ok" and a["epochs"] == b["epochs"] == 3
+
+
+def wait_for(path: Path, proc: subprocess.Popen, seconds: float = 180) -> None:
+    """Until ``path`` exists, ``proc`` ends or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def sampler_position(ckpt: Path) -> tuple[int, int]:
+    """(epoch, images of that epoch already trained on, by this rank) saved in a checkpoint."""
+    state = torch.load(ckpt, weights_only=False)
+    (loader,) = state["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    return loader["epoch"], loader["position"]
+
+
+def assert_one_wandb_run_with_continuing_steps(run_dir: Path) -> None:
+    """A run folder resumed once logged into one W&B run, its steps continuing where they
+    stopped."""
+    runs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2
+    assert len({r.name.rsplit("-", 1)[1] for r in runs}) == 1, "the resumed job opened a new run"
+    steps = []
+    for run in runs:
+        records = [r for r in wandb_records(run) if r.get("type") == "history"]
+        steps.append([r["history"]["item"].get("trainer/global_step") for r in records])
+    first, second = ([s for s in part if s is not None] for part in steps)
+    assert first and second and min(second) > max(first)
 
 
 def whole_and_resumed(args: list[str], tmp_path: Path, cache_dir: Path) -> tuple[dict, dict]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -13,7 +12,16 @@ import pytest
 import torch
 
 from rvsm.runtime.preemption import PREEMPTED_EXIT
-from tests.helpers import TINY_DATA, assert_same_numbers, metrics_of, run_cli, start, wandb_records
+from tests.helpers import (
+    TINY_DATA,
+    assert_one_wandb_run_with_continuing_steps,
+    assert_same_numbers,
+    metrics_of,
+    run_cli,
+    sampler_position,
+    start,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow  # every test here runs the real command lines
 
@@ -40,12 +48,6 @@ def uninterrupted(workdir, cache) -> dict:
     result = run_cli([*RUN, f"hydra.run.dir={workdir / 'whole'}"], workdir, cache)
     assert result.returncode == 0, result.stderr[-3000:]
     return metrics_of(workdir / "whole")
-
-
-def wait_for(path: Path, proc: subprocess.Popen, seconds: float = 180) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
 
 
 def test_same_command_and_seed_twice_gives_identical_numbers(workdir, cache, uninterrupted):
@@ -86,13 +88,6 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(workdir, cache, 
     assert_same_numbers(uninterrupted, metrics_of(run_dir))
 
 
-def sampler_position(ckpt: Path) -> tuple[int, int]:
-    """(epoch, images of that epoch already trained on) saved in a checkpoint."""
-    state = torch.load(ckpt, weights_only=False)
-    (loader,) = state["loops"]["fit_loop"]["state_dict"]["combined_loader"]
-    return loader["epoch"], loader["position"]
-
-
 def test_sigterm_mid_epoch_checkpoints_exits_75_and_the_requeued_job_resumes_at_the_next_batch(
     workdir, cache, uninterrupted
 ):
@@ -120,16 +115,7 @@ def test_sigterm_mid_epoch_checkpoints_exits_75_and_the_requeued_job_resumes_at_
     assert "Restored all states from the checkpoint" in resumed.stdout + resumed.stderr
     assert_same_numbers(uninterrupted, metrics_of(run_dir))
 
-    # one W&B run, its steps continuing where they stopped
-    runs = sorted((run_dir / "wandb").glob("offline-run-*"))
-    assert len(runs) == 2
-    assert len({r.name.rsplit("-", 1)[1] for r in runs}) == 1, "the resumed job opened a new run"
-    steps = []
-    for run in runs:
-        records = [r for r in wandb_records(run) if r.get("type") == "history"]
-        steps.append([r["history"]["item"].get("trainer/global_step") for r in records])
-    first, second = ([s for s in part if s is not None] for part in steps)
-    assert first and second and min(second) > max(first)
+    assert_one_wandb_run_with_continuing_steps(run_dir)
 
 
 def test_sigkill_after_a_time_based_checkpoint_resumes_mid_epoch_to_the_same_numbers(

@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from rvsm.data import cache
 from rvsm.data.glyphs import get_font
@@ -39,23 +39,24 @@ class BatchTensorDataset(Dataset):
         return self.images[idx], self.labels[idx]
 
 
-class EpochShuffleSampler(RandomSampler):
-    """A permutation drawn from (seed, epoch) alone, not from the global RNG, that can resume.
+class EpochShuffleSampler(DistributedSampler):
+    """A permutation drawn from (seed, epoch) alone, not from the global RNG, that can resume,
+    and under DDP this rank's share of it.
 
     Lightning calls ``set_epoch`` before each epoch, so a run resumed from a checkpoint sees the
-    same batches as one that never stopped. It stays a RandomSampler so that Lightning still
-    shuffles when it swaps in a DistributedSampler under DDP. ``position`` counts the indices
-    handed out this epoch (the loader draws them lazily, one batch at a time), so a checkpoint
-    taken mid-epoch knows where the next unseen batch starts.
+    same batches as one that never stopped. ``position`` counts the indices handed out this
+    epoch (the loader draws them lazily, one batch at a time), so a checkpoint taken mid-epoch
+    knows where the next unseen batch starts. Under DDP each of ``num_replicas`` ranks takes every
+    ``num_replicas``-th index of the one permutation, padded as DistributedSampler pads, so all
+    ranks are at the same position and rank 0's checkpoint resumes every rank. Being a
+    DistributedSampler, Lightning keeps it instead of swapping in its own, which would restart
+    the epoch. With one process it is the whole permutation.
     """
 
-    def __init__(self, data_source: Dataset, seed: int) -> None:
-        super().__init__(data_source)
-        self.seed, self.epoch, self.position = seed, 0, 0
+    def __init__(self, data_source: Dataset, seed: int, num_replicas: int = 1, rank: int = 0):
+        super().__init__(data_source, num_replicas=num_replicas, rank=rank, seed=seed)
+        self.data_source, self.position = data_source, 0
         self._resume_at: tuple[int, int] | None = None  # (epoch, position) from a checkpoint
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "position": self.position}
@@ -67,10 +68,12 @@ class EpochShuffleSampler(RandomSampler):
         state = np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)
         generator = torch.Generator().manual_seed(int(state[0]))
         order = torch.randperm(len(self.data_source), generator=generator).tolist()
+        order += order[: self.total_size - len(order)]  # equal shares, as DistributedSampler
+        mine = order[self.rank : self.total_size : self.num_replicas]
         resume_epoch, start = self._resume_at or (self.epoch, 0)
         self._resume_at = None
         self.position = start if resume_epoch == self.epoch else 0
-        for index in order[self.position :]:
+        for index in mine[self.position :]:
             self.position += 1
             yield index
 
@@ -80,11 +83,10 @@ class ResumableLoader(DataLoader):
     it on resume, so a run stopped mid-epoch continues at the next unseen batch."""
 
     def state_dict(self) -> dict[str, int]:
-        state = getattr(self.sampler, "state_dict", None)  # DDP swaps in its own sampler
-        return state() if state else {}
+        return self.sampler.state_dict()
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        if state and hasattr(self.sampler, "load_state_dict"):
+        if state:
             self.sampler.load_state_dict(state)
 
 
@@ -221,7 +223,10 @@ class TremorTextDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", EpochShuffleSampler(self.splits["train"], self.shuffle_seed))
+        # under DDP: {num_replicas, rank}; None on one device
+        shard = (self.trainer.distributed_sampler_kwargs if self.trainer else None) or {}
+        sampler = EpochShuffleSampler(self.splits["train"], self.shuffle_seed, **shard)
+        return self._loader("train", sampler)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 import lightning as L
+import torch
 
 # EX_TEMPFAIL of sysexits.h: a temporary failure, the same command can be tried again
 PREEMPTED_EXIT = 75
@@ -70,14 +71,23 @@ class MidEpochCheckpoint(L.Callback):
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         self._previous = {}
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx) -> None:
+    def _decide(self, trainer: L.Trainer, pl_module) -> tuple[bool, bool]:
+        """(save now, then stop): a signal and a due time on any rank count on every rank, so
+        that under DDP all ranks checkpoint after the same batch (a checkpoint is collective)."""
         due = self.interval is not None and time.monotonic() - self._last_save >= self.interval
-        if self.received is None and not due:
+        stop = self.received is not None
+        if trainer.world_size > 1:
+            flags = torch.tensor([stop, due], dtype=torch.int32, device=pl_module.device)
+            stop, due = (trainer.strategy.reduce(flags, reduce_op="sum") > 0).tolist()
+        return stop or due, stop
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx) -> None:
+        save, stop = self._decide(trainer, pl_module)
+        if not save:
             return
         pl_module.finish_step()  # the method's after-step work belongs in the checkpoint
         trainer.save_checkpoint(self.path)
         self._last_save = time.monotonic()
-        if self.received is not None:
-            raise Preempted(
-                self.received, trainer.current_epoch, batch_idx, self._previous.get(self.received)
-            )
+        if stop:  # a rank that got no signal itself stops as the one that did (SIGTERM)
+            signum = self.received or signal.SIGTERM
+            raise Preempted(signum, trainer.current_epoch, batch_idx, self._previous.get(signum))

@@ -1,0 +1,237 @@
+"""Sweeps through a real one-node SLURM cluster (rvsm/runtime/slurm_cluster.py, started here as
+root): results, preemption by a higher-priority partition, a time limit, a job that dies, a cold
+data cache. ``make test-slurm`` runs these; ``make test`` leaves them out (marker ``slurm``)."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rvsm.runtime.slurm_cluster import HIGH_PARTITION, PARTITION
+from tests.helpers import (
+    ROOT,
+    TINY_DATA,
+    assert_one_wandb_run_with_continuing_steps,
+    assert_same_numbers,
+    metrics_of,
+    run_cli,
+    sampler_position,
+    start,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]  # slow too: ARGS="-m 'not slow'" replaces -m
+
+SLURM = ["-m", "hydra/launcher=slurm", f"hydra.launcher.partition={PARTITION}", "threads=1"]
+# 3 deterministic epochs of 300 pairs (about 15 s each here): long enough to preempt mid-epoch
+RUN = [*TINY_DATA, "data.n_pairs={train:300,val:32,test:32}", "trainer.max_epochs=3"]
+RUN += ["trainer.deterministic=true"]
+TRAIN_IMAGES = 600
+
+
+def cluster_cli(
+    command: str, python: str = sys.executable, **kwargs
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [python, "-m", "rvsm.runtime.slurm_cluster", command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        **kwargs,
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """The cluster, started here (packages installed if missing) and stopped at the end; one
+    already started by the same script is used and left running."""
+    if cluster_cli("status").returncode == 0:
+        yield
+        return
+    began = time.monotonic()
+    started = cluster_cli("start")
+    assert started.returncode == 0, started.stderr
+    print(f"cluster up after {time.monotonic() - began:.1f} s: {started.stdout.strip()}")
+    try:
+        yield
+    finally:
+        stopped = cluster_cli("stop")
+        assert stopped.returncode == 0, stopped.stderr
+        assert "stopped" in cluster_cli("status").stdout
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("slurm")
+
+
+def job_ids(sweep: Path) -> list[str]:
+    """The SLURM job ids of a sweep (submitit's folders), e.g. ``['12_0', '12_1']`` for an array
+    (whose own folder ``12`` holds the submission script) or ``['13']`` for a single job."""
+    names = {p.name for p in (sweep / ".submitit").iterdir() if p.is_dir()}
+    return sorted(n for n in names if not any(o.startswith(f"{n}_") for o in names))
+
+
+def restarts(job_id: str) -> int:
+    out = subprocess.run(
+        ["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True, check=True
+    ).stdout
+    return int(re.search(r"\bRestarts=(\d+)", out).group(1))
+
+
+def job_log(sweep: Path) -> str:
+    return "".join(p.read_text() for p in sorted((sweep / ".submitit").rglob("*_log.*")))
+
+
+def test_cluster_refuses_a_second_start_and_a_user_other_than_root(cluster):
+    again = cluster_cli("start")
+    assert again.returncode == 1
+    assert again.stderr.strip() == (
+        "slurm_cluster: error: already running "
+        "(mariadbd, munged, slurmctld, slurmd, slurmdbd); stop it first"
+    )
+    # Debian's own python: the venv's may live where nobody can read (the module needs only
+    # the standard library)
+    nobody = cluster_cli("start", python="/usr/bin/python3", user="nobody")
+    assert nobody.returncode == 1
+    assert nobody.stderr.strip().startswith("slurm_cluster: error: needs root")
+
+
+def test_two_seed_sweep_on_a_cold_cache_runs_both_jobs_and_generates_the_data_once(
+    cluster, workdir
+):
+    sweep, cache = workdir / "seeds", workdir / "cold_cache"
+    # the data pinned across seeds, as in the grids: both jobs need one data set
+    args = [*SLURM, *TINY_DATA, "data.seed=7", "seed=1,2", f"hydra.sweep.dir={sweep}"]
+    result = run_cli(args, workdir, cache)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = [metrics_of(sweep / str(n)) for n in (0, 1)]
+    assert [m["status"] for m in runs] == ["ok", "ok"]
+    assert [m["seed"] for m in runs] == [1, 2]
+    assert all(0.0 <= m["test/acc"] <= 1.0 and m["epochs"] == 1 for m in runs)
+    assert [restarts(j) for j in job_ids(sweep)] == [0, 0]
+    # one CPU each, no GPU, 3 GB: what the launcher sized from threads=1 and trainer=cpu
+    script = next((sweep / ".submitit").rglob("*_submission.sh")).read_text()
+    assert {"--cpus-per-task=1", "--gpus-per-node=0", "--mem=3GB"} <= set(
+        re.findall(r"#SBATCH (\S+)", script)
+    )
+    # one job generated it, once; the other waited for it or read it
+    logs = [(sweep / str(n) / "train.log").read_text() for n in (0, 1)]
+    assert sum(log.count("generated 256 images") for log in logs) == 1
+    assert len(list(cache.glob("*.npz"))) == 1
+
+    report = run_cli([str(sweep)], workdir, cache, module="rvsm.report")
+    assert report.returncode == 0, report.stderr[-3000:]
+    rows = (sweep / "report.csv").read_text().splitlines()
+    assert len(rows) == 2 and ",1 2," in rows[1].replace('"', "")  # one setting, seeds 1 and 2
+
+
+def test_preempted_mid_epoch_by_a_higher_partition_requeues_and_ends_as_an_uninterrupted_run(
+    cluster, workdir
+):
+    cache = workdir / "cache"
+    # the same settings on one thread, as the SLURM job (threads change the float sums)
+    whole = [*RUN, "threads=1", f"hydra.run.dir={workdir / 'whole'}"]
+    local = start(whole, workdir, cache, workdir / "w.log")
+    sweep = workdir / "preempted"
+    run_dir, log = sweep / "0", workdir / "preempted.log"
+    # the job takes both CPUs of the node, so a one-CPU job of the higher partition preempts it
+    args = [*SLURM, *RUN, "hydra.launcher.cpus_per_task=2", "logger=wandb"]
+    proc = start([*args, f"hydra.sweep.dir={sweep}"], workdir, cache, log)
+    try:
+        wait_for(run_dir / "checkpoints" / "last.ckpt", proc, 300)  # the end of the first epoch
+        high = subprocess.run(
+            ["sbatch", "--parsable", f"--partition={HIGH_PARTITION}", "-c1", "--wrap=sleep 1"]
+            + [f"--output={workdir / 'high.out'}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        proc.wait(timeout=300)
+        local.wait(timeout=300)
+    finally:
+        for p in (proc, local):
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+    assert proc.returncode == 0, log.read_text()[-3000:]
+    assert local.returncode == 0, (workdir / "w.log").read_text()[-3000:]
+    (job,) = job_ids(sweep)
+    assert restarts(job) == 1
+    out = job_log(sweep)
+    assert "Caught signal SIGUSR2 on" in out and "this job is preempted" in out
+    # mid-epoch: 19 batches an epoch, the signal reaches the job about a second after sbatch
+    preempted = re.search(r"rvsm: preempted by SIGUSR2 in epoch ([12]), after batch (\d+)", out)
+    assert preempted and int(preempted.group(2)) < 18, "not preempted mid-epoch"
+    assert "Restored all states from the checkpoint" in out
+    epoch, position = sampler_position(run_dir / "checkpoints" / "last.ckpt")
+    assert (epoch, position) == (2, TRAIN_IMAGES)  # the last epoch's end
+    assert_same_numbers(metrics_of(workdir / "whole"), metrics_of(run_dir))
+    assert_one_wandb_run_with_continuing_steps(run_dir)
+    assert high.stdout.strip().isdigit()
+
+
+def test_time_limit_signals_before_the_limit_then_the_job_is_requeued_and_finishes(
+    cluster, workdir
+):
+    sweep = workdir / "time_limit"
+    # a one-minute limit: slurmctld checks limits every 30 s, so SIGUSR2 comes 20 to 50 s before
+    # the limit, 10 to 40 s into a run of about 12 s start-up and 30 s of training (15 epochs)
+    limit = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=20"]
+    long_run = [*RUN, "trainer.max_epochs=15"]
+    result = run_cli(
+        [*SLURM, *long_run, *limit, f"hydra.sweep.dir={sweep}"],
+        workdir,
+        workdir / "cache",
+        timeout=400,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (job,) = job_ids(sweep)
+    assert restarts(job) >= 1
+    out = job_log(sweep)
+    assert "this job is timed-out" in out and "Requeued job" in out
+    assert re.search(r"rvsm: preempted by SIGUSR2 in epoch \d+, after batch \d+", out)
+    metrics = metrics_of(sweep / "0")
+    assert metrics["status"] == "ok" and metrics["epochs"] == 15 and 0 <= metrics["test/acc"] <= 1
+
+
+def test_a_job_crashed_and_a_job_diverged_are_recorded_the_others_finish_and_the_sweep_fails(
+    cluster, workdir
+):
+    sweep, log = workdir / "failing", workdir / "failing.log"
+    lrs = "model.optimizer.lr=1e-3,1e30,2e-3"  # job 1 diverges
+    args = [*SLURM, *RUN, lrs, f"hydra.sweep.dir={sweep}"]
+    began = time.monotonic()
+    proc = start(args, workdir, workdir / "cache", log)
+    try:
+        wait_for(sweep / "0" / ".hydra", proc, 300)
+        (array,) = {j.split("_")[0] for j in job_ids(sweep)}
+        # job 0 crashes: SIGSEGV (11) to its processes, no result written (scancel's KILL would be
+        # a cancellation: SIGTERM first, which a run survives)
+        subprocess.run(["scancel", "--signal=11", "--full", f"{array}_0"], check=True)
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+    seconds = time.monotonic() - began
+    out = log.read_text()
+    assert proc.returncode == 1, out[-3000:]
+    assert seconds < 240, "the sweep waited on a dead job"
+    crashed, diverged, ok = (metrics_of(sweep / str(n)) for n in range(3))
+    assert crashed["status"] == "failed"
+    assert crashed["error"].startswith(f"SLURM job {array}_0 ended (FAILED) without a result")
+    assert diverged["status"] == "diverged" and "train/loss is nan" in diverged["error"]
+    assert ok["status"] == "ok" and 0.0 <= ok["test/acc"] <= 1.0
+    assert f"rvsm: error: job 0 ({sweep / '0'}) failed: SLURM job {array}_0 ended (FAILED)" in out
+    assert f"rvsm: error: job 1 ({sweep / '1'}) diverged: train/loss is nan" in out
+    assert "rvsm: 2 of 3 jobs did not finish" in out
+    report = run_cli([str(sweep)], workdir, workdir / "cache", module="rvsm.report")
+    assert report.returncode == 0 and "| 0 | failed | SLURM job" in report.stdout
+    assert json.loads((sweep / "2" / "metrics.json").read_text())["objective"] == ok["val/acc"]
