@@ -84,6 +84,38 @@ def _conv(like: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor, shift) -> n
     return conv if shift is None else ShiftedConv2d(conv, shift)
 
 
+def _fold(
+    net: TremorCNN,
+    k: int,
+    folded: torch.Tensor,
+    bias: torch.Tensor,
+    shift: torch.Tensor | None,
+    following: torch.Tensor,
+    size: tuple[int, int],
+    fc_bias: torch.Tensor,
+) -> torch.Tensor | None:
+    """The fixed values of conv block ``k``'s removed channels ``folded`` (its conv's bias plus
+    the map already folded into it, through pooling, BatchNorm and ReLU), added to what the next
+    layer computes: the map to add to the next conv's output, returned (None if nothing), or, for
+    the classifier (``following`` its weight as outputs x channels x positions), added to
+    ``fc_bias`` in place."""
+    if not len(folded):
+        return None
+    pre = bias[folded, None, None].expand(len(folded), *size)
+    if shift is not None:
+        pre = pre + shift[folded]
+    value = _block(net, _norm_subset(norm=net.norms[k], keep=folded), pre[None])[0]
+    nonzero = value.flatten(1).ne(0).any(dim=1)
+    folded, value = folded[nonzero], value[nonzero]
+    if not len(folded):
+        return None
+    if k + 1 == len(CONVS):
+        fc_bias += torch.einsum("ocp,cp->o", following[:, folded], value.flatten(1))
+        return None
+    nxt = getattr(net, CONVS[k + 1])
+    return F.conv2d(value[None], following[:, folded], None, nxt.stride, nxt.padding)[0]
+
+
 @torch.no_grad()
 def slim(net: TremorCNN, weights: dict[str, torch.Tensor]) -> TremorCNN:
     """The network with ``weights`` (each layer's evaluated weight, by name) and every removable
@@ -114,20 +146,7 @@ def slim(net: TremorCNN, weights: dict[str, torch.Tensor]) -> TremorCNN:
         folded, keep = torch.nonzero(read & ~keep).flatten(), torch.nonzero(keep).flatten()
         convs.append(_conv(conv, w[keep], bias[keep], None if shift is None else shift[keep]))
         norms.append(_norm_subset(norm, keep))
-        # the fixed values of the removed channels that are read, through this block
-        pre = bias[folded, None, None].expand(len(folded), height, width)
-        if shift is not None:
-            pre = pre + shift[folded]
-        value = _block(net, _norm_subset(norm, folded), pre[None])[0] if len(folded) else pre
-        nonzero = value.flatten(1).ne(0).any(dim=1)
-        folded, value = folded[nonzero], value[nonzero]
-        if last:
-            fc_bias += torch.einsum("ocp,cp->o", head[:, folded], value.flatten(1))
-        elif len(folded):
-            nxt = getattr(net, CONVS[k + 1])
-            shift = F.conv2d(value[None], following[:, folded], None, nxt.stride, nxt.padding)[0]
-        else:
-            shift = None
+        shift = _fold(net, k, folded, bias, shift, following, (height, width), fc_bias)
         keep_in = keep
         height, width = height // 2, width // 2
     out = TremorCNN(
