@@ -169,10 +169,11 @@ def kept_channels(net: TremorCNN) -> dict[str, int]:
 
 
 def flops(net: nn.Module, image_size: tuple[int, int] | list[int]) -> int:
-    """FLOPs of one image through ``net`` (convolutions and matrix products, 2 per multiply-add;
-    BatchNorm, ReLU, pooling and additions are not counted), by torch's FlopCounterMode."""
+    """FLOPs of one grey image through ``net`` (convolutions and matrix products, 2 per
+    multiply-add; BatchNorm, ReLU, pooling and additions are not counted), by torch's
+    FlopCounterMode."""
     training = net.training
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        net.eval()(torch.zeros(1, net.conv1.in_channels, *image_size))
+        net.eval()(torch.zeros(1, 1, *image_size))
     net.train(training)
     return counter.get_total_flops()

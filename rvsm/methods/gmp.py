@@ -31,7 +31,6 @@ from rvsm.methods.schedules import cubic_sparsity, step_window
 from rvsm.methods.sparsity import zero_fraction
 from rvsm.methods.structure import LayerSpec
 
-
 STRUCTURES = ("weights", "channels")
 
 
