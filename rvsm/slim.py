@@ -70,7 +70,7 @@ def _read(weights: dict[str, torch.Tensor], head: torch.Tensor) -> list[torch.Te
     reads, following = [], head
     for name in reversed(CONVS):
         channels = weights[name].shape[0]
-        grouped = following[rows].reshape(int(rows.sum()), channels, -1)
+        grouped = following.reshape(following.shape[0], channels, -1)[rows]
         rows = (grouped != 0).any(dim=2).any(dim=0)
         reads.insert(0, rows)
         following = weights[name]

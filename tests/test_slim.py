@@ -127,3 +127,20 @@ def test_counting_flops_leaves_a_training_network_in_training_mode():
     net = TremorCNN(SIZE).train()
     flops(net, SIZE)
     assert net.training
+
+
+def test_a_network_whose_classifier_reads_nothing_keeps_one_channel_a_layer():
+    """Every FC weight zero (a penalty far too strong): the logits are the FC bias, and one
+    channel per layer is left so that the network still has its shape."""
+    net = trained_like()
+    weights = weights_of(net)
+    weights["fc"].zero_()
+    small = slim(net, weights)
+    assert (small.conv1.out_channels, small.conv2.out_channels, small.conv3.out_channels) == (
+        1,
+        1,
+        1,
+    )
+    x = torch.rand(3, 1, *SIZE)
+    with torch.no_grad():
+        torch.testing.assert_close(small(x), net.fc.bias.expand(3, 2), atol=1e-6, rtol=0)
