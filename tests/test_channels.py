@@ -106,7 +106,9 @@ def test_export_is_the_smaller_dense_network_with_the_checkpoints_logits(resumed
     assert result.returncode == 0, result.stderr[-3000:]
     state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     widths = widths_by_hand(state["state_dict"])
-    said = ", ".join(f"conv{k} {w}/{full}" for k, w, full in zip((1, 2, 3), widths, (8, 16, 32)))
+    said = ", ".join(
+        f"conv{k} {w}/{full}" for k, w, full in zip((1, 2, 3), widths, (8, 16, 32), strict=True)
+    )
     assert f"channels {said};" in result.stdout
     size = (32, 64)
     small, large = flops(TremorCNN(size, widths), size), flops(TremorCNN(size), size)
