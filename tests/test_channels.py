@@ -5,8 +5,6 @@ gives the checkpoint's logits in a Python that cannot import rvsm."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +12,7 @@ import torch
 
 from rvsm.nets import TremorCNN
 from rvsm.slim import flops
-from tests.helpers import TINY_DATA, run_cli
-from tests.test_use import RUN_EXPORTED
+from tests.helpers import TINY_DATA, evaluated_network, run_cli, run_exported
 
 SPLIT = ["conv2", "conv3", "fc"]
 # 2 epochs, the last fine-tuning on u's support; threshold sqrt(2e-3 / 0.1) = 0.14 on a group's
@@ -115,33 +112,11 @@ def test_export_is_the_smaller_dense_network_with_the_checkpoints_logits(resumed
     assert f"{small:,} FLOPs an image (dense: {large:,}," in result.stdout
 
     # the checkpoint's evaluated network, assembled here: the full CNN with u in the split layers
-    net_args = state["hyper_parameters"]["run_config"]["model"]["net"]
-    net = TremorCNN(**{k: v for k, v in net_args.items() if k != "_target_"})
-    weights = {k[4:]: v for k, v in state["state_dict"].items() if k.startswith("net.")}
-    for name in SPLIT:
-        weights[f"{name}.weight"] = state["state_dict"][f"method.u_{name}"]
-    net.load_state_dict(weights)
     x = torch.rand(5, 1, *size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        expected = net.eval()(x)
-    torch.save(x, tmp_path / "x.pt")
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-I",
-            "-c",
-            RUN_EXPORTED,
-            str(out),
-            str(tmp_path / "x.pt"),
-            str(tmp_path / "y.pt"),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    torch.testing.assert_close(torch.load(tmp_path / "y.pt"), expected, atol=1e-5, rtol=0)
+        expected = evaluated_network(state, SPLIT)(x)
+    logits = run_exported(out, x, tmp_path)
+    torch.testing.assert_close(logits, expected, atol=1e-5, rtol=0)
     exported = torch.jit.load(out)
     conv_weights = [p for n, p in exported.named_parameters() if n.endswith("weight")]
     assert [w.shape[0] for w in conv_weights if w.dim() == 4] == list(widths)
