@@ -77,7 +77,10 @@ def _read(weights: dict[str, torch.Tensor], head: torch.Tensor) -> list[torch.Te
     return reads
 
 
-def _conv(like: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor, shift) -> nn.Conv2d:
+def _conv(
+    like: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor, shift: torch.Tensor | None
+) -> nn.Conv2d:
+    """A convolution of ``like``'s geometry with these weights (plus ``shift``, if any)."""
     conv = nn.Conv2d(weight.shape[1], weight.shape[0], like.kernel_size, like.stride, like.padding)
     conv.weight.copy_(weight)
     conv.bias.copy_(bias)
