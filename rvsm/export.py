@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 from torch import nn
+from torch.nn.utils import prune
 
 from rvsm.module import SparseModule
 from rvsm.nets import TremorCNN
@@ -98,6 +99,22 @@ class ChannelsLast(nn.Module):
         return self.net(x.contiguous(memory_format=torch.channels_last))
 
 
+def plain_copy(net: nn.Module, split: dict[str, torch.Tensor]) -> nn.Module:
+    """A copy of ``net`` in eval mode with each split layer's weight a plain parameter holding
+    its evaluated value ``split[name]``. A layer pruned with torch's prune (gmp) computes its
+    weight from ``weight_orig`` and ``weight_mask``: that tensor cannot be deep-copied, so the
+    copy is given the evaluated value in its place and the reparametrisation is removed."""
+    fresh = {name: nn.Parameter(w.detach().clone()) for name, w in split.items()}
+    memo = {id(getattr(net, name).weight): fresh[name] for name in split}
+    out = copy.deepcopy(net, memo).eval()
+    for name, weight in fresh.items():
+        layer = getattr(out, name)
+        if hasattr(layer, "weight_orig"):
+            prune.remove(layer, "weight")
+        layer.weight = weight
+    return out
+
+
 def worth_compressing(weight: torch.Tensor) -> bool:
     """Values + bit mask (4 bytes a nonzero, 1 bit an entry) are smaller than the dense weight
     (4 bytes an entry) when more than 1 entry in 32 is zero."""
@@ -111,9 +128,7 @@ def standalone(model: SparseModule, compressed: bool = True) -> nn.Module:
     stored dense. In eval mode; the trained module is left as it is."""
     split = model.method.evaluated_weights()
     if not compressed or not isinstance(model.net, TremorCNN):
-        net = copy.deepcopy(model.net).eval()
-        for name, weight in split.items():
-            getattr(net, name).weight = nn.Parameter(weight.detach().clone())
+        net = plain_copy(model.net, split)
     else:
         net = slim(model.net, model.evaluated_weights())
     for name in split if compressed else ():
