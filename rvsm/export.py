@@ -2,9 +2,12 @@
 
 Writes the evaluated (sparse) network as a TorchScript file that runs with torch alone
 (``torch.jit.load(out)(images)``: float images N x 1 x H x W, ink 1 on paper 0, logits of
-regular / shaky). The split layers are stored compressed, as their nonzero values plus a bit
-mask of where they sit, and decompressed in the forward pass; the other layers are stored as they
-are. Prints the size of this file and of the same network stored dense.
+regular / shaky). The network is first rebuilt at the channels it uses (``rvsm.slim``: channels
+nothing reads are removed, pruned filters' fixed values folded into the next layer), a smaller
+dense network with the same logits; then each split layer with enough zeros left for it to pay
+(more than 1 in 32) is stored as its nonzero values plus a bit mask of where they sit, and
+decompressed in the forward pass. Prints the channels kept, and the bytes and FLOPs of this file
+against the full network stored dense.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ import torch.nn.functional as F
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 from torch import nn
+from torch.nn.utils import prune
 
 from rvsm.module import SparseModule
+from rvsm.nets import TremorCNN
 from rvsm.runtime.checks import ConfigError
 from rvsm.runtime.cli import fail, run_task
 from rvsm.runtime.io import atomic_open
 from rvsm.runtime.trained import prepare
+from rvsm.slim import CONVS, flops, slim
 
 BITS = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8)
 
@@ -67,14 +73,18 @@ class SparseLinear(nn.Module):
 
 
 class SparseConv2d(nn.Module):
+    """A convolution with a compressed weight, and the fixed map of a ``ShiftedConv2d``."""
+
     def __init__(self, layer: nn.Conv2d, weight: torch.Tensor) -> None:
         super().__init__()
         self.weight = CompressedWeight(weight)
         self.bias = layer.bias
+        self.shift = getattr(layer, "shift", None)
         self.stride, self.padding = layer.stride, layer.padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight(), self.bias, self.stride, self.padding)
+        out = F.conv2d(x, self.weight(), self.bias, self.stride, self.padding)
+        return out if self.shift is None else out + self.shift
 
 
 class ChannelsLast(nn.Module):
@@ -89,17 +99,43 @@ class ChannelsLast(nn.Module):
         return self.net(x.contiguous(memory_format=torch.channels_last))
 
 
+def plain_copy(net: nn.Module, split: dict[str, torch.Tensor]) -> nn.Module:
+    """A copy of ``net`` in eval mode with each split layer's weight a plain parameter holding
+    its evaluated value ``split[name]``. A layer pruned with torch's prune (gmp) computes its
+    weight from ``weight_orig`` and ``weight_mask``: that tensor cannot be deep-copied, so the
+    copy is given the evaluated value in its place and the reparametrisation is removed."""
+    fresh = {name: nn.Parameter(w.detach().clone()) for name, w in split.items()}
+    memo = {id(getattr(net, name).weight): fresh[name] for name in split}
+    out = copy.deepcopy(net, memo).eval()
+    for name, weight in fresh.items():
+        layer = getattr(out, name)
+        if hasattr(layer, "weight_orig"):
+            prune.remove(layer, "weight")
+        layer.weight = weight
+    return out
+
+
+def worth_compressing(weight: torch.Tensor) -> bool:
+    """Values + bit mask (4 bytes a nonzero, 1 bit an entry) are smaller than the dense weight
+    (4 bytes an entry) when more than 1 entry in 32 is zero."""
+    return int((weight == 0).sum()) * 32 > weight.numel()
+
+
 def standalone(model: SparseModule, compressed: bool = True) -> nn.Module:
-    """A copy of the network with the evaluated weights in its split layers (compressed, or
-    dense for comparison), in eval mode; the trained module is left as it is."""
-    net = copy.deepcopy(model.net).eval()
-    for name, weight in model.method.evaluated_weights().items():
+    """The evaluated network as exported: rebuilt at the channels it uses (a TremorCNN; another
+    network keeps its widths), its split layers compressed where that is smaller; or
+    (``compressed=False``, for comparison) the network at full width with its evaluated weights
+    stored dense. In eval mode; the trained module is left as it is."""
+    split = model.method.evaluated_weights()
+    if not compressed or not isinstance(model.net, TremorCNN):
+        net = plain_copy(model.net, split)
+    else:
+        net = slim(model.net, model.evaluated_weights())
+    for name in split if compressed else ():
         layer = getattr(net, name)
-        if compressed:
+        if worth_compressing(layer.weight):
             kind = SparseLinear if isinstance(layer, nn.Linear) else SparseConv2d
-            setattr(net, name, kind(layer, weight))
-        else:
-            layer.weight = nn.Parameter(weight.detach().clone())
+            setattr(net, name, kind(layer, layer.weight))
     return ChannelsLast(net.to(memory_format=torch.channels_last))
 
 
@@ -123,18 +159,39 @@ def export(cfg: DictConfig) -> dict:
     except (ValueError, InstantiationException) as err:
         fail(err)
     image_size = list(model.net.image_size)
-    sparse = file_bytes(script(standalone(model), image_size))
-    dense = file_bytes(script(standalone(model, compressed=False), image_size))
+    exported, full = standalone(model), standalone(model, compressed=False)
+    sparse = file_bytes(script(exported, image_size))
+    dense = file_bytes(script(full, image_size))
     out = Path(cfg.out)
     with atomic_open(out, "wb") as f:
         f.write(sparse)
+    small, large = flops(exported, image_size), flops(full, image_size)
     print(
-        f"rvsm: exported the sparse network of {path} to {out}: {len(sparse):,} bytes "
-        f"(stored dense: {len(dense):,} bytes); input float N x 1 x {image_size[0]} x "
-        f"{image_size[1]}, ink 1 on paper 0; output logits (regular, shaky)",
+        f"rvsm: exported the sparse network of {path} to {out}: "
+        f"{channels_line(exported.net, full.net)}{len(sparse):,} bytes (stored dense: "
+        f"{len(dense):,} bytes); {small:,} FLOPs an image (dense: {large:,}, "
+        f"{small / large:.3f}x); input float N x 1 x {image_size[0]} x {image_size[1]}, "
+        "ink 1 on paper 0; output logits (regular, shaky)",
         flush=True,
     )
-    return {"sparse_bytes": len(sparse), "dense_bytes": len(dense)}
+    return {
+        "sparse_bytes": len(sparse),
+        "dense_bytes": len(dense),
+        "sparse_flops": small,
+        "dense_flops": large,
+    }
+
+
+def channels_line(exported: nn.Module, full: nn.Module) -> str:
+    """``channels conv1 5/8, conv2 9/16, conv3 12/32; `` for a TremorCNN, else nothing."""
+    if not isinstance(full, TremorCNN):
+        return ""
+    kept = [f"{n} {_width(getattr(exported, n))}/{getattr(full, n).out_channels}" for n in CONVS]
+    return "channels " + ", ".join(kept) + "; "
+
+
+def _width(layer: nn.Module) -> int:
+    return layer.bias.shape[0]
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ from torchmetrics.classification import MulticlassAccuracy
 from rvsm.methods import SparsityMethod
 from rvsm.methods.sparsity import sparsity_metrics
 from rvsm.methods.structure import LayerSpec
-from rvsm.nets import SplittableNet
+from rvsm.nets import SplittableNet, TremorCNN
 from rvsm.runtime import allocator
+from rvsm.slim import flops, kept_channels, slim
 
 
 class DivergedError(RuntimeError):
@@ -113,6 +114,19 @@ class SparseModule(L.LightningModule):
         weights = self.evaluated_weights()
         split = {name: weights[name] for name in self.split_layers}
         return sparsity_metrics(split, weights[self.net.head_name])
+
+    def channels(self) -> dict[str, float]:
+        """``channels_<conv>``: channels each conv layer of the evaluated network really needs
+        (rvsm/slim.py), and ``flops_fraction``: that smaller network's FLOPs over the dense
+        network's (empty for a network other than TremorCNN)."""
+        if not isinstance(self.net, TremorCNN):
+            return {}
+        small = slim(self.net, self.evaluated_weights())
+        fraction = flops(small, self.net.image_size) / flops(self.net, self.net.image_size)
+        return {
+            **{k: float(v) for k, v in kept_channels(small).items()},
+            "flops_fraction": fraction,
+        }
 
     # ---- Lightning hooks ---------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -221,7 +235,7 @@ class SparseModule(L.LightningModule):
             self.log(f"{stage}/acc_dense", self.accuracy[f"{stage}_dense"])
 
     def _log_sparsity(self, stage: str) -> None:
-        for key, value in self.sparsity().items():
+        for key, value in {**self.sparsity(), **self.channels()}.items():
             self.log(f"{stage}/{key}", value, prog_bar=key == "sparsity_fc", sync_dist=True)
 
     def validation_step(self, batch, batch_idx: int) -> None:

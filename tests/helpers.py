@@ -1,5 +1,6 @@
 """Helpers shared by the test modules: tiny data settings, a subprocess runner for the real CLIs,
-metrics.json comparisons, and a tiny in-process module and trainer for the RVSM step."""
+metrics.json comparisons, a tiny in-process module and trainer for the RVSM step, and exported
+files run where rvsm cannot be imported."""
 
 from __future__ import annotations
 
@@ -182,3 +183,55 @@ def fit(module, callbacks=(), **kwargs) -> L.Trainer:
     )
     trainer.fit(module, tiny_loader(), tiny_loader(16))
     return trainer
+
+
+# ---- exported files --------------------------------------------------------------------
+# an exported file, run by a Python that cannot import rvsm
+RUN_EXPORTED = """
+import sys
+sys.modules["rvsm"] = None  # importing the package now fails
+try:
+    import rvsm
+    sys.exit("rvsm importable")
+except ImportError:
+    pass
+import torch
+model = torch.jit.load(sys.argv[1])
+with torch.no_grad():
+    torch.save(model(torch.load(sys.argv[2])), sys.argv[3])
+"""
+
+
+def run_exported(model_file: Path, x, tmp_path: Path):
+    """The logits of the TorchScript ``model_file`` on ``x``, computed in an isolated Python
+    (``-I``) where importing rvsm fails."""
+    torch.save(x, tmp_path / "x.pt")
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            RUN_EXPORTED,
+            str(model_file),
+            str(tmp_path / "x.pt"),
+            str(tmp_path / "y.pt"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return torch.load(tmp_path / "y.pt")
+
+
+def evaluated_network(state: dict, split_layers: list[str]):
+    """A checkpoint's evaluated network assembled here from its state, in eval mode: the CNN
+    of its settings with RVSM's u as the weight of each split layer."""
+    net_args = state["hyper_parameters"]["run_config"]["model"]["net"]
+    net = TremorCNN(**{k: v for k, v in net_args.items() if k != "_target_"})
+    weights = {k[len("net.") :]: v for k, v in state["state_dict"].items() if k.startswith("net.")}
+    for name in split_layers:
+        weights[f"{name}.weight"] = state["state_dict"][f"method.u_{name}"]
+    net.load_state_dict(weights)
+    return net.eval()

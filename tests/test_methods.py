@@ -114,6 +114,50 @@ def test_gmp_refuses_bad_settings():
         GMP(every_steps=0)
 
 
+def test_gmp_channels_prunes_the_filters_of_smallest_l1_norm_and_slims_to_the_kept_widths():
+    """Filter pruning (Li et al. 2017): half the filters of each conv layer at one step, those of
+    smallest l1 norm at that step; the rebuilt network has the widths of one built by hand."""
+    from rvsm.export import standalone
+    from rvsm.slim import flops, slim
+
+    torch.manual_seed(0)
+    net = TremorCNN(image_size=(16, 32), channels=(8, 8, 8))
+    method = GMP(sparsity=0.5, start=0.5, end=0.5, structure="channels")
+    sgd = lambda params: torch.optim.SGD(params, lr=0.5)  # noqa: E731
+    module = SparseModule(net, method, split_layers=("conv1", "conv2", "conv3"), optimizer=sgd)
+    convs = [module.layers[n] for n in ("conv1", "conv2", "conv3")]
+    recorder = AfterEachStep(
+        lambda m: [(c.weight_mask.clone(), c.weight_orig.clone()) for c in convs]
+    )
+    fit(module, [recorder], max_epochs=4)  # 12 steps, filters pruned at step 6
+    states = dict(recorder.states)
+    for (mask, weight), (mask_before, _) in zip(states[6], states[5], strict=True):
+        assert mask_before.all()
+        pruned = torch.nonzero(~mask.flatten(1).any(dim=1)).flatten().tolist()
+        assert pruned == sorted(weight.abs().sum(dim=(1, 2, 3)).argsort()[:4].tolist())
+        assert mask.flatten(1).all(dim=1).sum() == 4  # the others are kept whole
+    assert torch.equal(states[12][0][0], states[6][0][0])  # then fixed
+    module.eval()
+    metrics = module.channels()
+    assert [metrics[f"channels_conv{k}"] for k in (1, 2, 3)] == [4.0, 4.0, 4.0]
+    by_hand = TremorCNN(image_size=(16, 32), channels=(4, 4, 4))
+    assert metrics["flops_fraction"] == flops(by_hand, (16, 32)) / flops(net, (16, 32))
+    x = torch.rand(4, 1, 16, 32)
+    with torch.no_grad():
+        small = slim(module.net, module.evaluated_weights())
+        torch.testing.assert_close(small(x), module(x), atol=1e-5, rtol=0)
+        # both networks the export writes, though prune's computed weights cannot be deep-copied
+        for exported in (standalone(module), standalone(module, compressed=False)):
+            torch.testing.assert_close(exported(x), module(x), atol=1e-5, rtol=0)
+
+
+def test_gmp_channels_refuses_a_layer_without_filters_and_an_unknown_structure():
+    with pytest.raises(ValueError, match=r"^splitting.layers must be conv layers only"):
+        make_module(GMP(structure="channels"))
+    with pytest.raises(ValueError, match=r"^method.structure must be weights or channels"):
+        GMP(structure="filters")
+
+
 # ---- hard-concrete gates ------------------------------------------------------------------------
 LOG_ALPHAS = [-4.0, -2.0, 0.0, 1.0, 3.0]
 

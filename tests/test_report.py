@@ -206,3 +206,30 @@ def test_pareto_front_matches_a_sweep_over_sorted_points():
             expected.add((sparsity, acc))
             best = acc
     assert set(pareto_front(points)) == expected and len(expected) >= 3
+
+
+def test_channel_runs_report_their_flops_and_kept_channels(tmp_path):
+    """Group splitting beside filter pruning: FLOPs fraction mean +- std over seeds, and each
+    run's kept channels per conv layer."""
+    flops = {1: 0.30, 2: 0.34}
+    for seed in (1, 2):
+        run = {
+            **rvsm(1e-3, seed, 0.99, 0.99, 0.1, penalty="group_l0"),
+            "split_layers": ["conv2", "conv3", "fc"],
+            "test/flops_fraction": flops[seed],
+            "test/channels_conv1": 4.0,
+            "test/channels_conv2": 7.0 + seed,
+            "test/channels_conv3": 12.0,
+        }
+        make_run(tmp_path, f"group/{seed}", run)
+    make_run(tmp_path, "gmp/1", {**gmp(0.5, 1, 0.98, 0.98), "test/flops_fraction": 0.27})
+    assert main([str(tmp_path)]) == 0
+    by = {r["setting"]: r for r in read_csv(tmp_path / "report.csv")}
+    group = by["rvsm group_l0 lam=0.001"]
+    assert math.isclose(float(group["test_flops_mean"]), 0.32)
+    assert math.isclose(float(group["test_flops_std"]), sample_std([0.30, 0.34]))
+    assert float(by["gmp sparsity_target=0.5"]["test_flops_mean"]) == 0.27
+    text = (tmp_path / "report.md").read_text()
+    assert "| 0.3200 ± 0.0283 |" in text
+    assert "| 0.3000 | 4/8/12 |" in text and "| 0.3400 | 4/9/12 |" in text
+    assert "| 0.2700 | - |" in text  # a run without channel counts

@@ -9,6 +9,12 @@ fraction of zeros reaches the cubic schedule ``rvsm.methods.schedules.cubic_spar
 weight stays pruned. After ``end`` the mask is fixed and the kept weights fine-tune; the final
 fraction of zeros is ``round(sparsity * n) / n`` exactly. The network being trained is the evaluated
 network, so there is no dense twin.
+
+``structure="channels"`` prunes whole filters instead (Li et al. 2017, "Pruning filters for
+efficient ConvNets"): in each split conv layer the filters of smallest l1 norm, by
+``prune.ln_structured`` over the output channels, until ``round(fraction * filters)`` of them are
+zero. A pruned filter's channel is the fixed value relu(BN(bias)), which ``rvsm.slim`` folds into
+the next layer when the network is rebuilt at the kept widths.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from rvsm.methods.schedules import cubic_sparsity, step_window
 from rvsm.methods.sparsity import zero_fraction
 from rvsm.methods.structure import LayerSpec
 
+STRUCTURES = ("weights", "channels")
+
 
 class GMP(SparsityMethod):
     name = "gmp"
@@ -32,9 +40,15 @@ class GMP(SparsityMethod):
     main_knobs = ("sparsity_target",)
 
     def __init__(
-        self, sparsity: float = 0.9, start: float = 0.1, end: float = 0.6, every_steps: int = 20
+        self,
+        sparsity: float = 0.9,
+        start: float = 0.1,
+        end: float = 0.6,
+        every_steps: int = 20,
+        structure: str = "weights",
     ) -> None:
         super().__init__()
+        require("method.structure", structure, lambda v: v in STRUCTURES, "weights or channels")
         require(
             "method.sparsity", sparsity, lambda v: number(v) and 0 <= v < 1, "a fraction in [0, 1)"
         )
@@ -48,12 +62,21 @@ class GMP(SparsityMethod):
             "method.every_steps", every_steps, lambda v: integer(v) and v >= 1, "an integer >= 1"
         )
         self.sparsity, self.start, self.end = float(sparsity), float(start), float(end)
-        self.every_steps = every_steps
+        self.every_steps, self.structure = every_steps, structure
 
     def bind(
         self, layers: Mapping[str, nn.Module], specs: Mapping[str, LayerSpec] | None = None
     ) -> None:
         super().bind(layers, specs)
+        if self.structure == "channels":
+            for name, layer in self.layers.items():
+                require(
+                    "splitting.layers",
+                    name,
+                    isinstance(layer, nn.Conv2d),
+                    "conv layers only with method.structure=channels (it prunes whole filters; "
+                    "e.g. [conv1,conv2,conv3])",
+                )
         # weight -> weight_orig (parameter) * weight_mask (buffer, all ones): both exist before a
         # checkpoint is loaded into them
         for layer in self.layers.values():
@@ -65,17 +88,26 @@ class GMP(SparsityMethod):
 
     @torch.no_grad()
     def prune_to(self, fraction: float) -> None:
-        """Zero the smallest-magnitude kept weights until each split layer has
-        ``round(fraction * n)`` zeros; already pruned weights stay pruned."""
+        """Zero the smallest-magnitude kept weights (or filters, by l1 norm) until each split
+        layer has ``round(fraction * n)`` zeros among its n weights (filters); already pruned
+        ones stay pruned."""
         for layer in self.layers.values():
             mask = layer.weight_mask
-            new = round(fraction * mask.numel()) - int((mask == 0).sum())
-            if new > 0:  # on a pruned module the amount counts among the weights still kept;
-                # scores: the current weights (by default prune would rank `weight` as computed
-                # at the last forward, one optimizer step old)
-                prune.l1_unstructured(
-                    layer, "weight", amount=new, importance_scores=layer.weight_orig.detach()
-                )
+            if self.structure == "channels":
+                n, pruned = mask.shape[0], int((~mask.flatten(1).any(dim=1)).sum())
+            else:
+                n, pruned = mask.numel(), int((mask == 0).sum())
+            new = round(fraction * n) - pruned
+            if new <= 0:
+                continue
+            # on a pruned module the amount counts among the weights (filters) still kept;
+            # scores: the current weights (by default prune would rank `weight` as computed at
+            # the last forward, one optimizer step old)
+            scores = layer.weight_orig.detach()
+            if self.structure == "channels":
+                prune.ln_structured(layer, "weight", new, n=1, dim=0, importance_scores=scores)
+            else:
+                prune.l1_unstructured(layer, "weight", amount=new, importance_scores=scores)
 
     def after_step(self, step: int, total_steps: int) -> None:
         t0, t1 = self.window(total_steps)
@@ -96,4 +128,5 @@ class GMP(SparsityMethod):
             "prune_start": self.start,
             "prune_end": self.end,
             "prune_every_steps": self.every_steps,
+            "structure": self.structure,
         }

@@ -5,7 +5,10 @@ Each penalty holds its weight ``lam`` and offers
 * ``value(u)``  = lam * sum P(u)
 * ``prox(w, beta)`` = element-wise argmin_u  lam * P(u) + beta / 2 * (u - w)^2,
 
-in closed form, vectorised, keeping the dtype and device of ``w``. The RVSM step refreshes
+in closed form, vectorised, keeping the dtype and device of ``w``. The group penalties
+(``GroupL0``, ``GroupL1``, ``GroupTL1``) apply the same scalar P to the norms of a layer's
+input-channel groups (``rvsm.methods.structure.channel_groups``), so that a zero is a whole
+channel the previous layer need not compute. The RVSM step refreshes
 the auxiliary weights with ``u <- prox(w, beta, layer)``; ``layer`` (a ``LayerSpec``: name,
 shape, what the layer reads) lets a structured penalty group the weights, and element-wise
 penalties ignore it. Formulas: docs/math.md.
@@ -19,7 +22,7 @@ import math
 import torch
 
 from rvsm.methods.arguments import non_negative, positive, require
-from rvsm.methods.structure import LayerSpec
+from rvsm.methods.structure import LayerSpec, channel_groups
 
 _CHUNK = 1 << 19  # elements per chunk of the Tl1 prox: its temporaries stay in cache
 
@@ -165,3 +168,61 @@ class TL1(Penalty):
         out.arccos_().div_(3.0).cos_().mul_(v).mul_(2.0 / 3.0)
         out.add_(absw, alpha=1.0 / 3.0).sub_(2.0 * a / 3.0)
         out.masked_fill_(absw <= t, 0.0).copysign_(w)
+
+
+class GroupPenalty(Penalty):
+    """P(u) = sum over the layer's input-channel groups g of P_scalar(||u_g||_2) (RGSM).
+
+    Because P depends on u_g only through its norm, the minimiser of
+    lam P_scalar(||u_g||) + beta/2 ||u_g - w_g||^2 lies on the ray through w_g: u_g =
+    s w_g / ||w_g|| with s = prox_scalar(||w_g||). So every element-wise prox above gives its
+    group prox in closed form: group l0 zeroes w_g when ||w_g|| <= sqrt(2 lam / beta) and keeps
+    it otherwise, group l1 scales it by max(0, 1 - lam / (beta ||w_g||)) (docs/math.md).
+    """
+
+    scalar: type[Penalty]
+
+    def __init__(self, lam: float = 0.0, **scalar_args: float) -> None:
+        super().__init__(lam)
+        self.inner = self.scalar(lam, **scalar_args)
+
+    def describe(self) -> dict[str, float | str | None]:
+        return {**self.inner.describe(), "penalty": self.name}
+
+    def value(self, u: torch.Tensor, layer: LayerSpec | None = None) -> torch.Tensor:
+        return self.inner.value(channel_groups(u, layer, self.name).norm(dim=(0, 2)))
+
+    def threshold(self, beta: float) -> float:
+        """||w_g|| at or below which the group is zeroed."""
+        return self.inner.threshold(beta)
+
+    def prox(self, w: torch.Tensor, beta: float, layer: LayerSpec | None = None) -> torch.Tensor:
+        groups = channel_groups(w, layer, self.name)
+        norms = groups.norm(dim=(0, 2))
+        shrunk = self.inner.prox(norms, beta)
+        scale = torch.where(norms > 0, shrunk / norms.clamp_min(torch.finfo(w.dtype).tiny), 0.0)
+        return (groups * scale[None, :, None]).view_as(w)
+
+
+class GroupL0(GroupPenalty):
+    """Group l0: a group is kept as it is when its norm exceeds sqrt(2 lam / beta), else zeroed."""
+
+    name = "group_l0"
+    scalar = L0
+
+
+class GroupL1(GroupPenalty):
+    """Group lasso: each group's norm is soft-thresholded at lam / beta."""
+
+    name = "group_l1"
+    scalar = L1
+
+
+class GroupTL1(GroupPenalty):
+    """Group Tl1: the norm of each group goes through the Tl1 prox (``a`` as for ``TL1``)."""
+
+    name = "group_tl1"
+    scalar = TL1
+
+    def __init__(self, lam: float = 0.0, a: float = 1.0) -> None:
+        super().__init__(lam, a=a)

@@ -25,6 +25,7 @@ MEASURES = (
     ("test_acc_dense", "test/acc_dense"),
     ("test_sparsity_fc", "test/sparsity_fc"),
     ("fit_s", "time/fit_s"),
+    ("test_flops", "test/flops_fraction"),
 )
 
 

@@ -57,6 +57,7 @@ SETTING_HEAD = [
     "test acc dense",
     "test FC sparsity",
     "fit s",
+    "test FLOPs",
 ]
 
 RUN_HEAD = [
@@ -71,6 +72,8 @@ RUN_HEAD = [
     "test FC sparsity",
     "fit s",
     "FC zeros",
+    "test FLOPs",
+    "channels",
 ]
 
 
@@ -84,6 +87,12 @@ def _fixed_line(settings: list[dict]) -> str:
         if f
     ]
     return ("Same in every setting of a method: " + "; ".join(parts) + ".\n") if parts else ""
+
+
+def _channels(run: dict) -> str:
+    """The kept channels of each conv layer, e.g. ``5/9/12`` (``-`` for a run without them)."""
+    widths = [run[k] for k in sorted(run) if k.startswith("test/channels_")]
+    return "/".join(f"{w:.0f}" for w in widths) if widths else "-"
 
 
 def _picture_link(run: dict, report_dir: Path) -> str:
@@ -108,7 +117,8 @@ def markdown(
             "Ranked by validation accuracy of the sparse network. val front: on the Pareto "
             "front of validation accuracy vs validation FC sparsity of all settings here (all) "
             "or of its method's settings (method). Test numbers are shown, never used to "
-            "choose.\n\n"
+            "choose. test FLOPs: of the network rebuilt at the channels it uses, as a fraction "
+            "of dense.\n\n"
         )
         body = [
             [
@@ -122,6 +132,7 @@ def markdown(
                 _pm(s["test_acc_dense_mean"], s["test_acc_dense_std"]),
                 _pm(s["test_sparsity_fc_mean"], s["test_sparsity_fc_std"]),
                 _seconds(s["fit_s_mean"]),
+                _pm(s["test_flops_mean"], s["test_flops_std"]),
             ]
             for s in group
         ]
@@ -142,6 +153,8 @@ def markdown(
                 _fmt(r.get("test/sparsity_fc")),
                 _seconds(r.get("time/fit_s")),
                 _picture_link(r, report_dir),
+                _fmt(r.get("test/flops_fraction")),
+                _channels(r),
             ]
             for r in runs
         ],
