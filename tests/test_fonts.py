@@ -6,18 +6,21 @@ with fontTools), so no system font package is needed."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fontTools.subset import Options, Subsetter
 from fontTools.ttLib import TTCollection, TTFont
+from omegaconf import OmegaConf
 
 from rvsm.data.datamodule import TremorTextDataModule
 from rvsm.data.fontfiles import expand
 from rvsm.data.glyphs import OUTLINE_FONTS, TTF_DIR
 from rvsm.data.synth import SynthSettings, generate_dataset
-from tests.helpers import TINY_DATA, run_cli
+from rvsm.runtime.precheck import check_command_line
+from tests.helpers import ROOT, TINY_DATA, run_cli
 from tests.test_data import fine_detail, global_features, linear_auc, thumbnails
 
 SMALL = {"train": 6, "val": 2, "test": 4}
@@ -244,3 +247,22 @@ def test_fine_detail_separates_the_classes_in_fonts_by_file(unnamed_font_data):
     images, labels, train, test = unnamed_font_data
     x = np.concatenate([global_features(images), fine_detail(images)], axis=1)
     assert linear_auc(x[train], labels[train], x[test], labels[test]) > 0.75
+
+
+# ---- data=handwriting_fonts: checked where `make fonts` has installed its packages -------------
+
+PRESET = OmegaConf.load(ROOT / "conf" / "data" / "handwriting_fonts.yaml").synth.font_files
+
+
+@pytest.mark.skipif(
+    not all(Path(f).is_file() for f in PRESET) or shutil.which("dpkg") is None,
+    reason="the Debian font packages of `make fonts` are not installed",
+)
+def test_the_handwriting_preset_draws_in_fonts_that_make_fonts_installs():
+    make = (ROOT / "Makefile").read_text()
+    packages = set(
+        make.split("FONT_PACKAGES :=")[1].split("\nfonts:")[0].replace("\\", " ").split()
+    )
+    owners = subprocess.run(["dpkg", "-S", *PRESET], capture_output=True, text=True, check=True)
+    assert {line.split(":")[0] for line in owners.stdout.splitlines()} <= packages
+    check_command_line(["data=handwriting_fonts"])  # every font can draw the text

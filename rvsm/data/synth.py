@@ -217,6 +217,7 @@ def _pick_font(rng: np.random.Generator, s: SynthSettings) -> str:
 
 
 def _load_font(name: str, s: SynthSettings) -> OutlineFont | StrokeFont:
+    """The font of a name that ``_pick_font`` drew."""
     return font_file(name) if name in s.font_files else get_font(name)
 
 
