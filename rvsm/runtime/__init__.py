@@ -1,1 +1,2 @@
-"""The run's plumbing: checks, building, the command line, checkpoints, preemption, callbacks, files."""
+"""The run's plumbing: checks, building, the command line, checkpoints, preemption, callbacks,
+files."""
