@@ -1,7 +1,7 @@
 """Outline fonts by file (data.synth.font_files): the same data as by name, a cache that follows
-the file's contents, refusals before any data, and no shortcuts in a font the package does not
-name. Only fonts that the Python packages ship are used (matplotlib's TTFs, copied or rebuilt
-with fontTools), so no system font package is needed."""
+the file's contents, refusals before any data (the shortcut checks on fonts by file are in
+tests/test_data.py). Only fonts that the Python packages ship are used (matplotlib's TTFs, copied
+or rebuilt with fontTools), so no system font package is needed."""
 
 from __future__ import annotations
 
@@ -21,12 +21,11 @@ from rvsm.data.glyphs import OUTLINE_FONTS, TTF_DIR
 from rvsm.data.synth import SynthSettings, generate_dataset
 from rvsm.runtime.precheck import check_command_line
 from tests.helpers import ROOT, TINY_DATA, run_cli
-from tests.test_data import fine_detail, global_features, linear_auc, thumbnails
+from tests.test_data import UNNAMED_FONT_FILES
 
 SMALL = {"train": 6, "val": 2, "test": 4}
 TINY_SYNTH = {"image_size": [32, 64], "body_px": [8.0, 12.0]}
-# matplotlib ships these, but none is among the named fonts the data use by default
-UNNAMED = ("DejaVuSans-BoldOblique", "DejaVuSerif-BoldItalic")
+UNNAMED = tuple(Path(f).stem for f in UNNAMED_FONT_FILES)  # the shortcut checks use them too
 
 
 def _ttf(name: str) -> str:
@@ -221,32 +220,6 @@ def test_export_and_preview_take_font_files(tmp_path):
     assert bad.stderr.strip().splitlines() == [
         f"rvsm: error: data.synth.font_files: no such file {tmp_path / 'none.ttf'}"
     ]
-
-
-# ---- shortcut checks on a font given by file (tests/test_data.py has them for the defaults) ----
-
-
-@pytest.fixture(scope="module")
-def unnamed_font_data():
-    """Printed text in matplotlib fonts that the package does not name, given by file."""
-    s = SynthSettings.from_dict(
-        {"kind": "fonts", "fonts": [], "font_files": [_ttf(n) for n in UNNAMED]}
-    )
-    d = generate_dataset(s, seed=2024, n_pairs={"train": 500, "test": 300})
-    return d["images"], d["labels"], d["split"] == 0, d["split"] == 2
-
-
-@pytest.mark.parametrize("features", [global_features, thumbnails], ids=["global", "thumb8x8"])
-def test_no_linear_shortcut_in_fonts_by_file(unnamed_font_data, features):
-    images, labels, train, test = unnamed_font_data
-    x = features(images)
-    assert linear_auc(x[train], labels[train], x[test], labels[test]) < 0.6
-
-
-def test_fine_detail_separates_the_classes_in_fonts_by_file(unnamed_font_data):
-    images, labels, train, test = unnamed_font_data
-    x = np.concatenate([global_features(images), fine_detail(images)], axis=1)
-    assert linear_auc(x[train], labels[train], x[test], labels[test]) > 0.75
 
 
 # ---- data=handwriting_fonts: checked where `make fonts` has installed its packages -------------
