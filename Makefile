@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test test-slurm lint bench sweep compare clean
+.PHONY: train test test-slurm lint bench sweep compare clean fonts
 
 # (Re)install when the venv is missing or pyproject.toml changed. torch==2.13.0 takes the local
 # CPU wheel; pyproject keeps a range so a CUDA build already installed elsewhere is kept.
@@ -25,6 +25,17 @@ test: $(STAMP)
 # `python -m rvsm.runtime.slurm_cluster start` (installing the packages if missing) and stop it.
 test-slurm: $(STAMP)
 	$(PY) -m pytest -q -m slurm tests/test_slurm.py $(ARGS)
+
+# The Debian packages of the handwriting fonts of conf/data/handwriting_fonts.yaml (used by
+# data=handwriting_fonts and experiments/generalization, not by the tests); installs only the
+# missing ones, so it is a no-op once they are there. Needs apt (root, or sudo).
+FONT_PACKAGES := fonts-dkg-handwriting fonts-femkeklaver fonts-sjfonts fonts-dancingscript \
+  fonts-humor-sans fonts-breip fonts-rufscript fonts-kaushanscript fonts-kristi
+fonts:
+	@missing=$$(for p in $(FONT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "fonts: all installed"; exit 0; fi; \
+	sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$sudo apt-get update -q && $$sudo apt-get install -y --no-install-recommends $$missing
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check rvsm tests experiments

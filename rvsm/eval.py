@@ -5,6 +5,9 @@ twin, on the test split of any data setting: the data are chosen as for training
 ``data`` group, defaults and overrides), generated and cached as usual. Only the test split is
 generated (``data.n_pairs.train`` and ``val`` are 1 here; a split's pairs do not depend on the
 others' counts, so the test images are those of a training run with the same data settings).
+With ``data.synth.font_files`` the test text is drawn in those fonts alone (``font_files_only``,
+on by default), e.g. fonts never seen in training; ``per_font=true`` also tests each font of the
+data alone and writes one row per font to ``per_font.csv`` (and ``eval.json``'s ``per_font``).
 Writes ``eval.json`` in the run folder and prints one line.
 """
 
@@ -18,24 +21,34 @@ from omegaconf import DictConfig, OmegaConf
 
 from rvsm.data import describe_data
 from rvsm.runtime.cli import fail, run_task
-from rvsm.runtime.io import write_json
-from rvsm.runtime.trained import prepare, test_accuracy
+from rvsm.runtime.io import write_csv, write_json
+from rvsm.runtime.trained import accuracies, prepare, test_accuracy
 
 
 def evaluate(cfg: DictConfig) -> dict:
     """Test the checkpoint on the chosen data; write ``eval.json``; return what it holds."""
     try:
         path, model, trained, datamodule = prepare(cfg)
+        fonts = datamodule.per_font() if cfg.per_font else []  # checked before any data exist
     except (ValueError, InstantiationException) as err:
         fail(err)
+    out = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, verbose=False)
     result = {
         **test_accuracy(model, datamodule, cfg.trainer),
         "checkpoint": str(path),
         "data": OmegaConf.to_container(cfg.data, resolve=True),
+        "fonts": list(datamodule.fonts),
         "trained": trained,
     }
-    write_json(Path(cfg.paths.output_dir) / "eval.json", result)
+    if fonts:
+        rows = []
+        for font, alone in fonts:
+            L.seed_everything(cfg.seed, verbose=False)
+            rows.append({"font": font, **accuracies(test_accuracy(model, alone, cfg.trainer))})
+        write_csv(out / "per_font.csv", rows, ["font", "acc", "acc_dense"])
+        result["per_font"] = rows
+    write_json(out / "eval.json", result)
     numbers = " ".join(
         f"{k}={result[k]:.4f}"
         for k in ("test/acc", "test/acc_dense", "test/sparsity_fc")
@@ -43,7 +56,8 @@ def evaluate(cfg: DictConfig) -> dict:
     )
     data = datamodule.describe()
     print(
-        f"rvsm: eval {path} on {data['data']} data, severity {data['severity']:g} "
+        f"rvsm: eval {path} on {data['data']} data in {len(result['fonts'])} fonts, "
+        f"severity {data['severity']:g}{' (per font: per_font.csv)' if fonts else ''} "
         f"(trained on {describe_data(trained['data'])['data']}) | {numbers}",
         flush=True,
     )

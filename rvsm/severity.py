@@ -10,8 +10,6 @@ classifier sees something other than tremor, and this says so.
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 from pathlib import Path
 
@@ -22,8 +20,8 @@ from omegaconf import DictConfig
 from rvsm.data import describe_data
 from rvsm.runtime.checks import ConfigError
 from rvsm.runtime.cli import fail, run_task
-from rvsm.runtime.io import atomic_open
-from rvsm.runtime.trained import prepare, test_accuracy
+from rvsm.runtime.io import atomic_open, write_csv
+from rvsm.runtime.trained import accuracies, prepare, test_accuracy
 
 LEVEL = 0.9  # the accuracy whose severity is read off
 CHANCE_MARGIN = 0.6  # above this at the smallest severity, the classifier sees something else
@@ -73,20 +71,9 @@ def severity_curve(cfg: DictConfig) -> list[dict]:
     for severity in sorted(cfg.severities):
         L.seed_everything(cfg.seed, verbose=False)
         tested = test_accuracy(model, datamodule.at_severity(float(severity)), cfg.trainer)
-        rows.append(
-            {
-                "severity": float(severity),
-                "acc": tested["test/acc"],
-                "acc_dense": tested.get("test/acc_dense"),
-            }
-        )
+        rows.append({"severity": float(severity), **accuracies(tested)})
     out = Path(cfg.paths.output_dir)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["severity", "acc", "acc_dense"])
-    writer.writeheader()
-    writer.writerows(rows)
-    with atomic_open(out / "severity.csv", "w") as f:
-        f.write(buf.getvalue())
+    write_csv(out / "severity.csv", rows, ["severity", "acc", "acc_dense"])
     title = (
         f"{describe_data(trained['data'])['data']}-trained model on "
         f"{datamodule.describe()['data']} data"

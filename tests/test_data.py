@@ -8,6 +8,7 @@ import torch
 
 from rvsm.data import cache, synth
 from rvsm.data.datamodule import TremorTextDataModule
+from rvsm.data.glyphs import TTF_DIR
 from rvsm.data.synth import (
     FIT_MAX_SCALE,
     SynthSettings,
@@ -227,12 +228,22 @@ def fine_detail(images: np.ndarray) -> np.ndarray:
     return np.stack([lap.sum((1, 2)) / ink], axis=1)
 
 
-@pytest.fixture(scope="module")
-def shortcut_data():
-    """Default settings (as `make train` uses them), a fixed seed, a few hundred pairs."""
-    d = generate_dataset(
-        SynthSettings(kind="mixed"), seed=2024, n_pairs={"train": 600, "test": 400}
-    )
+# matplotlib ships these outline fonts, but the data name none of them by default
+UNNAMED_FONT_FILES = tuple(
+    str(TTF_DIR / f"{name}.ttf") for name in ("DejaVuSans-BoldOblique", "DejaVuSerif-BoldItalic")
+)
+
+
+@pytest.fixture(scope="module", params=["default", "font files"])
+def shortcut_data(request):
+    """A fixed seed, a few hundred pairs: default settings (as `make train` uses them), or
+    printed text in two fonts given by file (data.synth.font_files) that the data do not name."""
+    if request.param == "default":
+        s, n_pairs = SynthSettings(kind="mixed"), {"train": 600, "test": 400}
+    else:
+        files = {"kind": "fonts", "fonts": [], "font_files": UNNAMED_FONT_FILES}
+        s, n_pairs = SynthSettings.from_dict(files), {"train": 500, "test": 300}
+    d = generate_dataset(s, seed=2024, n_pairs=n_pairs)
     train, test = d["split"] == 0, d["split"] == 2
     return d["images"], d["labels"], train, test
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from rvsm.data.glyphs import OUTLINE_FONTS, TTF_DIR
 from tests.helpers import TINY_DATA, evaluated_network, run_cli, run_exported
 
 pytestmark = pytest.mark.slow  # every test here runs the real command lines
@@ -73,6 +74,42 @@ def test_eval_on_handwriting_of_a_fonts_trained_checkpoint(trained, tmp_path):
     assert evaluated["checkpoint"] == str(ckpt)
 
 
+def test_eval_per_font_on_font_files_never_seen_in_training(trained, tmp_path):
+    """Two matplotlib fonts the fonts-trained model never saw, by file: the test text is drawn in
+    them alone, one row per font; a row is the accuracy of that font's data set alone, as an
+    evaluation on that single font file (with font_files_only off) measures it."""
+    unseen = [
+        str(TTF_DIR / f"{n}.ttf") for n in ("DejaVuSans-BoldOblique", "DejaVuSerif-BoldItalic")
+    ]
+    assert not {Path(f).stem for f in unseen} & set(OUTLINE_FONTS)
+    out = tmp_path / "unseen"
+    args = [f"ckpt_path={trained}", *DATA, f"data.synth.font_files=[{','.join(unseen)}]"]
+    result = _eval([*args, "per_font=true", f"hydra.run.dir={out}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    evaluated = json.loads((out / "eval.json").read_text())
+    assert evaluated["fonts"] == unseen
+    assert 0.0 <= evaluated["test/acc"] <= 1.0 and 0.0 <= evaluated["test/acc_dense"] <= 1.0
+    with open(out / "per_font.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["font"] for r in rows] == unseen
+    assert all(0.0 <= float(r[k]) <= 1.0 for r in rows for k in ("acc", "acc_dense"))
+    alone = tmp_path / "alone"
+    single = [
+        f"ckpt_path={trained}",
+        *DATA,
+        "data=fonts",
+        "data.synth.fonts=[]",
+        "font_files_only=false",
+        f"data.synth.font_files=[{unseen[1]}]",
+        f"hydra.run.dir={alone}",
+    ]
+    result = _eval(single, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    one = json.loads((alone / "eval.json").read_text())
+    assert one["fonts"] == unseen[1:]
+    assert float(rows[1]["acc"]) == pytest.approx(one["test/acc"], abs=1e-9)
+
+
 def _truncated(trained: Path, tmp_path: Path) -> Path:
     path = tmp_path / "truncated.ckpt"
     data = (trained / "checkpoints" / "last.ckpt").read_bytes()
@@ -91,6 +128,11 @@ REFUSALS = {
     "truncated": (_truncated, [], "truncated.ckpt"),
     "not a checkpoint": (_text, [], "notes.ckpt"),
     "missing": (lambda t, p: p / "nowhere.ckpt", [], "nowhere.ckpt"),
+    "font file": (
+        lambda t, p: t,
+        [f"data.synth.font_files=[{TTF_DIR / 'STIXSizOneSymReg.ttf'}]"],
+        "STIXSizOneSymReg.ttf has no glyph for",
+    ),
 }
 
 

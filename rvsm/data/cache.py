@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock, Timeout
 
+from rvsm.data.fontfiles import digest
 from rvsm.runtime.io import atomic_open
 
 log = logging.getLogger(__name__)
@@ -24,10 +25,17 @@ ARRAYS = ("images", "labels", "pair_id", "split")
 
 
 def cache_key(settings, seed: int, n_pairs: dict) -> str:
+    """A hash of the settings, seed and split sizes. Font files enter by their contents, not
+    their paths: a file rewritten at the same path gets a new key, a copy elsewhere the same one.
+    Without font files the key is what it was before they existed, so old caches stay valid."""
+    fields = dataclasses.asdict(settings)
+    fields["font_files"] = [digest(spec) for spec in fields["font_files"]]
+    if not fields["font_files"]:
+        del fields["font_files"]
     blob = json.dumps(
         {
             "version": FORMAT_VERSION,
-            "settings": dataclasses.asdict(settings),
+            "settings": fields,
             "seed": seed,
             "n_pairs": n_pairs,
         },

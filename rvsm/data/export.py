@@ -7,7 +7,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from rvsm.data.synth import SynthSettings, generate_dataset
+from rvsm.data.synth import generate_dataset, tool_settings
 from rvsm.data.words import SPLITS
 from rvsm.runtime.io import atomic_open
 
@@ -26,7 +26,7 @@ def split_counts(total: int, proportions: dict[str, int]) -> dict[str, int]:
 def main(cfg: DictConfig) -> None:
     if cfg.n_pairs < 1:
         raise SystemExit(f"rvsm: error: n_pairs must be >= 1, got {cfg.n_pairs}")
-    settings = SynthSettings.from_dict(cfg.data.synth)
+    settings = tool_settings(cfg.data.synth)
     counts = split_counts(int(cfg.n_pairs), dict(cfg.data.n_pairs))
     arrays = generate_dataset(settings, int(cfg.seed), counts, cfg.data.get("workers"))
     with atomic_open(cfg.out, "wb") as f:

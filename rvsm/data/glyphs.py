@@ -1,8 +1,9 @@
 """Text -> pen paths in drawing order, from single-stroke Hershey fonts and TTF outline fonts.
 
 Both kinds give polylines in font units with y pointing down. Hershey fonts give strokes (drawn
-with a pen of some width, in the order a hand would write them); TTF fonts give closed glyph
-contours (filled). Fonts come only from installed packages: matplotlib's TTFs and Hershey-Fonts.
+with a pen of some width, in the order a hand would write them); outline fonts give closed glyph
+contours (filled). Fonts by name come from installed packages (matplotlib's TTFs, Hershey-Fonts);
+outline fonts by file (TTF, OTF, a face of a collection) are opened by ``rvsm.data.fontfiles``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import numpy as np
 from fontTools.pens.basePen import BasePen
 from fontTools.ttLib import TTFont
 from HersheyFonts import HersheyFonts
+
+from rvsm.data.fontfiles import open_font, stamp
 
 # matplotlib's Computer Modern TTFs carry 1970s timestamps; fontTools warns on every load.
 logging.getLogger("fontTools.ttLib.tables._h_e_a_d").setLevel(logging.ERROR)
@@ -108,18 +111,25 @@ class _FlattenPen(BasePen):
 
 
 class OutlineFont:
-    """A TTF font read with fontTools; glyph contours are cached per character."""
+    """An outline font read with fontTools; glyph contours are cached per character."""
 
-    def __init__(self, name: str) -> None:
-        path = TTF_DIR / f"{name}.ttf"
-        if not path.is_file():
-            raise ValueError(f"data.fonts: no font file {path}")
-        font = TTFont(path, lazy=True)
+    def __init__(self, font: TTFont) -> None:
         self._glyph_set = font.getGlyphSet()
         self._cmap = font.getBestCmap()
         self._hmtx = font["hmtx"]
         self._glyphs: dict[str, tuple[tuple[np.ndarray, ...], float]] = {}
-        self.x_height = float(np.ptp(np.concatenate(self._glyph("x")[0])[:, 1]))
+
+    def missing(self, chars: str) -> str:
+        """The characters of ``chars`` that the font has no glyph for, in order."""
+        return "".join(c for c in chars if ord(c) not in self._cmap)
+
+    @functools.cached_property
+    def x_height(self) -> float:
+        """Height of the glyph 'x', in font units: the body height text is scaled to."""
+        contours = self._glyph("x")[0]
+        if not contours:
+            raise ValueError("the glyph 'x' has no outline to take the x-height from")
+        return float(np.ptp(np.concatenate(contours)[:, 1]))
 
     def _glyph(self, char: str) -> tuple[tuple[np.ndarray, ...], float]:
         if char not in self._glyphs:
@@ -162,7 +172,21 @@ class StrokeFont:
 
 @functools.cache
 def get_font(name: str) -> OutlineFont | StrokeFont:
-    """The named font: Hershey names give stroke fonts, other names TTF stems; cached."""
+    """The named font: Hershey names give stroke fonts, other names matplotlib TTF stems; cached."""
     if name in HersheyFonts().default_font_names:
         return StrokeFont(name)
-    return OutlineFont(name)
+    path = TTF_DIR / f"{name}.ttf"
+    if not path.is_file():
+        raise ValueError(f"data.fonts: no font file {path}")
+    return OutlineFont(TTFont(path, lazy=True))
+
+
+def font_file(spec: str) -> OutlineFont:
+    """The outline font of a file spec (``rvsm.data.fontfiles``), kept per process for as long as
+    the file is unchanged: a file rewritten at the same path is read again."""
+    return _font_file(spec, stamp(spec))
+
+
+@functools.cache
+def _font_file(spec: str, _stamp: tuple[int, int, int]) -> OutlineFont:
+    return OutlineFont(open_font(spec))

@@ -7,7 +7,7 @@ import numpy as np
 from omegaconf import DictConfig
 from PIL import Image
 
-from rvsm.data.synth import SynthSettings, render_pair
+from rvsm.data.synth import SynthSettings, render_pair, tool_settings
 from rvsm.runtime.io import atomic_open
 
 
@@ -29,7 +29,7 @@ def pair_grid(settings: SynthSettings, seed: int, n_pairs: int, columns: int) ->
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="preview")
 def main(cfg: DictConfig) -> None:
-    settings = SynthSettings.from_dict(cfg.data.synth)
+    settings = tool_settings(cfg.data.synth)
     grid = pair_grid(settings, int(cfg.seed), int(cfg.n_pairs), int(cfg.columns))
     image = Image.fromarray(grid)
     image = image.resize((image.width * cfg.zoom, image.height * cfg.zoom), Image.NEAREST)

@@ -19,7 +19,15 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from rvsm.data.glyphs import OUTLINE_FONTS, STROKE_FONTS, get_font
+from rvsm.data import fontfiles
+from rvsm.data.glyphs import (
+    OUTLINE_FONTS,
+    STROKE_FONTS,
+    OutlineFont,
+    StrokeFont,
+    font_file,
+    get_font,
+)
 from rvsm.data.render import ink, render
 from rvsm.data.tremor import (
     TremorSettings,
@@ -28,7 +36,7 @@ from rvsm.data.tremor import (
     path_length,
     sample_tremor,
 )
-from rvsm.data.words import SPLITS, words_for_split
+from rvsm.data.words import SPLITS, WORDS, words_for_split
 
 KINDS = ("fonts", "handwriting", "mixed")
 
@@ -41,6 +49,9 @@ def _freeze(value):
 
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# Every character a text can hold: single letters, the words (capitalized too) and the space
+# between the words of a line; an outline font must draw each of them.
+TEXT_CHARACTERS = "".join(sorted(set(LETTERS) | set("".join(WORDS)) | {" "}))
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,7 @@ class SynthSettings:
     kind: str = "mixed"  # fonts (TTF outlines) | handwriting (Hershey strokes) | mixed
     image_size: tuple[int, int] = (64, 128)  # H, W
     fonts: tuple[str, ...] = OUTLINE_FONTS
+    font_files: tuple[str, ...] = ()  # outline fonts by file, drawn beside ``fonts``
     hershey_fonts: tuple[str, ...] = STROKE_FONTS
     text_mix: tuple[float, float, float] = (0.15, 0.6, 0.25)  # letter, word, multi-word line
     line_words: tuple[int, int] = (2, 3)
@@ -64,7 +76,9 @@ class SynthSettings:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> SynthSettings:
-        """Build from a mapping (e.g. Hydra config), lists becoming tuples; unknown keys fail."""
+        """Build from a mapping (e.g. Hydra config), lists becoming tuples, ``font_files``
+        expanded to font specs (``rvsm.data.fontfiles``); unknown keys, values that cannot work
+        and fonts that cannot draw the text fail here, before anything is generated."""
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -74,12 +88,27 @@ class SynthSettings:
         values = {k: _freeze(v) for k, v in d.items()}
         if "tremor" in d:
             values["tremor"] = TremorSettings(**{k: _freeze(v) for k, v in d["tremor"].items()})
+        if "font_files" in values:
+            values["font_files"] = fontfiles.expand(values["font_files"])
         settings = cls(**values)
         settings.check()
+        check_fonts(settings)
         return settings
+
+    @property
+    def draws_outlines(self) -> bool:
+        """Whether printed text (outline fonts: ``fonts``, ``font_files``) is drawn."""
+        return self.kind in ("fonts", "mixed")
+
+    @property
+    def draws_strokes(self) -> bool:
+        """Whether handwriting (Hershey stroke fonts, ``hershey_fonts``) is drawn."""
+        return self.kind in ("handwriting", "mixed")
 
     def check(self) -> None:
         """Raise ValueError naming the first ``data.synth`` key whose value cannot work."""
+        if self.kind not in KINDS:
+            raise ValueError(f"data.synth.kind: unknown kind {self.kind!r}; choose from {KINDS}")
         for key, ok, expected in (
             (
                 "image_size",
@@ -112,6 +141,51 @@ class SynthSettings:
                 raise ValueError(f"data.synth.{key} must be {expected}, got {value!r}")
 
 
+def tool_settings(synth: Mapping) -> SynthSettings:
+    """The settings of a command-line tool (export, preview); a bad one ends it in one line."""
+    try:
+        return SynthSettings.from_dict(synth)
+    except ValueError as err:
+        raise SystemExit(f"rvsm: error: {err}") from None
+
+
+def check_fonts(s: SynthSettings) -> None:
+    """Raise ValueError, naming the key and the font, for a font the text cannot be drawn in:
+    an unknown name, a file that is not a readable outline font, or an outline font without a
+    glyph for a character of ``TEXT_CHARACTERS`` (or without an outline for 'x', whose height
+    the text is scaled by). Font files are read only where ``kind`` draws printed text."""
+    if s.draws_outlines and not (s.fonts or s.font_files):
+        raise ValueError(f"data.synth.fonts and font_files are both empty (kind {s.kind})")
+    if s.draws_strokes and not s.hershey_fonts:
+        raise ValueError(f"data.synth.hershey_fonts is empty (kind {s.kind})")
+    for key, names in (
+        ("data.synth.fonts", s.fonts),
+        ("data.synth.hershey_fonts", s.hershey_fonts),
+    ):
+        for name in names:
+            try:
+                get_font(name)
+            except ValueError as err:
+                raise ValueError(f"{key}: unknown font {name!r} ({err})") from None
+    for spec in s.font_files if s.draws_outlines else ():
+        font = font_file(spec)
+        missing = font.missing(TEXT_CHARACTERS)
+        if missing:
+            raise ValueError(
+                f"{fontfiles.KEY}: {spec} has no glyph for {len(missing)} character(s) the "
+                f"text needs: {missing!r}"
+            )
+        try:
+            flat = not font.x_height > 0
+            font.layout(TEXT_CHARACTERS)  # every glyph the text needs, read once
+        except ValueError as err:
+            raise ValueError(f"{fontfiles.KEY}: {spec}: {err}") from None
+        except fontfiles.BAD_FONT as err:
+            raise ValueError(f"{fontfiles.KEY}: {spec}: a glyph cannot be read ({err})") from None
+        if flat:
+            raise ValueError(f"{fontfiles.KEY}: {spec}: the glyph 'x' has no height")
+
+
 def whole_number(v) -> bool:
     """An int, not a bool."""
     return isinstance(v, int) and not isinstance(v, bool)
@@ -132,11 +206,19 @@ def _choose_text(rng: np.random.Generator, s: SynthSettings, split: str) -> str:
 
 
 def _pick_font(rng: np.random.Generator, s: SynthSettings) -> str:
+    """A font drawn at random: a name, or a spec of ``font_files``. Printed text picks among
+    ``fonts`` then ``font_files`` as one list, so a font named by its file draws the same as by
+    its name."""
     if s.kind == "mixed":  # half printed, half handwriting, whatever the list lengths
-        names = s.fonts if rng.random() < 0.5 else s.hershey_fonts
+        names = (*s.fonts, *s.font_files) if rng.random() < 0.5 else s.hershey_fonts
     else:
-        names = s.hershey_fonts if s.kind == "handwriting" else s.fonts
+        names = s.hershey_fonts if s.kind == "handwriting" else (*s.fonts, *s.font_files)
     return names[rng.integers(len(names))]
+
+
+def _load_font(name: str, s: SynthSettings) -> OutlineFont | StrokeFont:
+    """The font of a name that ``_pick_font`` drew."""
+    return font_file(name) if name in s.font_files else get_font(name)
 
 
 @dataclass(frozen=True)
@@ -160,7 +242,7 @@ def _margin(s: SynthSettings) -> float:
 def sample_scene(rng: np.random.Generator, s: SynthSettings, split: str) -> Scene:
     height, width = s.image_size
     margin = _margin(s)
-    font = get_font(_pick_font(rng, s))
+    font = _load_font(_pick_font(rng, s), s)
     angle = np.deg2rad(rng.uniform(-s.rotation_deg, s.rotation_deg))
     shear = np.array([[1.0, -rng.uniform(-s.slant, s.slant)], [0.0, 1.0]])
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])

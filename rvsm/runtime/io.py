@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -36,3 +38,13 @@ def write_json(path: str | os.PathLike, data: dict, sort_keys: bool = True) -> N
     with atomic_open(path, "w") as f:
         json.dump(data, f, indent=2, sort_keys=sort_keys)
         f.write("\n")
+
+
+def write_csv(path: str | os.PathLike, rows: Sequence[dict], fieldnames: Sequence[str]) -> None:
+    """Rows of a table as CSV with a header line (missing values empty), written atomically."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(fieldnames))
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_open(path, "w") as f:
+        f.write(buf.getvalue())

@@ -66,10 +66,16 @@ def test_accuracy(model: SparseModule, datamodule, trainer_cfg: DictConfig) -> d
     return {k: float(v) for k, v in tested.items()}
 
 
+def accuracies(tested: dict) -> dict:
+    """The sparse and dense-twin accuracy of ``test_accuracy`` numbers, as a table row's cells
+    (``acc_dense`` None for a method without a dense twin)."""
+    return {"acc": tested["test/acc"], "acc_dense": tested.get("test/acc_dense")}
+
+
 def prepare(cfg: DictConfig):
     """Checks and loading shared by eval, severity and export, all before any data exist: the
     checkpoint's path, the trained module, its settings, and the data module of ``cfg.data``
-    (None without one)."""
+    (None without one), drawn in its font files alone where ``font_files_only`` asks."""
     validate(cfg)
     if not cfg.get("ckpt_path"):
         raise ConfigError("ckpt_path: required, a checkpoint file or a run folder")
@@ -77,5 +83,7 @@ def prepare(cfg: DictConfig):
     datamodule = None
     if "data" in cfg:
         datamodule = instantiate(cfg.data)  # checks the data settings; generates nothing
+        if cfg.get("font_files_only", False):
+            datamodule = datamodule.font_files_only()
         check_fits(model, datamodule, path)
     return path, model, trained, datamodule
