@@ -19,7 +19,7 @@ train: $(STAMP)
 	$(PY) -m rvsm.train $(ARGS)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slurm" $(ARGS)
+	$(PY) -m pytest -q -n auto -m "not slurm" $(ARGS)
 
 # Sweeps through a real one-node SLURM cluster (Debian, as root): the tests start it with
 # `python -m rvsm.runtime.slurm_cluster start` (installing the packages if missing) and stop it.

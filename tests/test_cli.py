@@ -108,7 +108,11 @@ BAD_INPUTS = [
     (["splitting.decoupled_form=implicit"], "splitting.decoupled_form"),
     (["splitting.target_sparsity=1.0"], "splitting.target_sparsity"),
     (["splitting.target_sparsity=0"], "splitting.target_sparsity"),
-    (["splitting.target_sparsity=0.9", "splitting.target_end=0.95"], "splitting.target_end"),
+    (
+        ["splitting.target_sparsity=0.9", "splitting.target_end=0.9"]
+        + ["trainer.max_epochs=4", "splitting.finetune_epochs=1"],  # finetune from 0.75 on
+        "splitting.target_end",
+    ),
     (["method=admm", "method.rho_growth=-1.3"], "method.rho_growth"),
     (["method=admm", "method.sparsity=1.5"], "method.sparsity"),
     (["model/optimizer=lbfgs"], "model/optimizer=lbfgs"),
