@@ -183,9 +183,10 @@ def test_time_limit_signals_before_the_limit_then_the_job_is_requeued_and_finish
 ):
     sweep = workdir / "time_limit"
     # a one-minute limit: slurmctld checks limits every 30 s, so SIGUSR2 comes 20 to 50 s before
-    # the limit, 10 to 40 s into a run of about 12 s start-up and 30 s of training (15 epochs)
+    # the limit, 10 to 40 s into a run of about 12 s start-up and, on a quiet machine, 90 s of
+    # training (15 epochs of 900 pairs; 300 pairs finished before the signal there)
     limit = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=20"]
-    long_run = [*RUN, "trainer.max_epochs=15"]
+    long_run = [*RUN, "trainer.max_epochs=15", "data.n_pairs={train:900,val:32,test:32}"]
     result = run_cli(
         [*SLURM, *long_run, *limit, f"hydra.sweep.dir={sweep}"],
         workdir,
@@ -207,7 +208,8 @@ def test_a_job_crashed_and_a_job_diverged_are_recorded_the_others_finish_and_the
 ):
     sweep, log = workdir / "failing", workdir / "failing.log"
     lrs = "model.optimizer.lr=1e-3,1e30,2e-3"  # job 1 diverges
-    args = [*SLURM, *RUN, lrs, f"hydra.sweep.dir={sweep}"]
+    # 20 epochs (about 40 s on a quiet machine): job 0 still runs when the signal comes
+    args = [*SLURM, *RUN, "trainer.max_epochs=20", lrs, f"hydra.sweep.dir={sweep}"]
     began = time.monotonic()
     proc = start(args, workdir, workdir / "cache", log)
     try:
