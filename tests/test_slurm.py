@@ -183,15 +183,16 @@ def test_time_limit_signals_before_the_limit_then_the_job_is_requeued_and_finish
 ):
     sweep = workdir / "time_limit"
     # a one-minute limit: slurmctld checks limits every 30 s, so SIGUSR2 comes 20 to 50 s before
-    # the limit, 10 to 40 s into a run of about 12 s start-up and, on a quiet machine, 90 s of
-    # training (15 epochs of 900 pairs; 300 pairs finished before the signal there)
+    # the limit, 10 to 40 s into the run; the run (100 epochs of 900 pairs, about 12 s start-up
+    # and over a minute of training on a quiet machine, where 15 short epochs ended before the
+    # signal) outlasts the limit, so it is signalled at least once
     limit = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=20"]
-    long_run = [*RUN, "trainer.max_epochs=15", "data.n_pairs={train:900,val:32,test:32}"]
+    long_run = [*RUN, "trainer.max_epochs=100", "data.n_pairs={train:900,val:32,test:32}"]
     result = run_cli(
         [*SLURM, *long_run, *limit, f"hydra.sweep.dir={sweep}"],
         workdir,
         workdir / "cache",
-        timeout=400,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     (job,) = job_ids(sweep)
@@ -200,7 +201,7 @@ def test_time_limit_signals_before_the_limit_then_the_job_is_requeued_and_finish
     assert "this job is timed-out" in out and "Requeued job" in out
     assert re.search(r"rvsm: preempted by SIGUSR2 in epoch \d+, after batch \d+", out)
     metrics = metrics_of(sweep / "0")
-    assert metrics["status"] == "ok" and metrics["epochs"] == 15 and 0 <= metrics["test/acc"] <= 1
+    assert metrics["status"] == "ok" and metrics["epochs"] == 100 and 0 <= metrics["test/acc"] <= 1
 
 
 def test_a_job_crashed_and_a_job_diverged_are_recorded_the_others_finish_and_the_sweep_fails(
