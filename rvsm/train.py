@@ -22,8 +22,8 @@ from rvsm.reporting.summary import summary_line
 from rvsm.runtime.build import build
 from rvsm.runtime.callbacks import StageTimer, StopAfterEpochs
 from rvsm.runtime.checkpointing import resolve_checkpoint, resume_point
-from rvsm.runtime.checks import ConfigError
-from rvsm.runtime.cli import fail, root_message, run_task
+from rvsm.runtime.checks import ConfigError, root_message
+from rvsm.runtime.cli import fail, run_task
 from rvsm.runtime.io import write_json
 from rvsm.runtime.loggers import instantiate_all, wandb_loggers, wandb_run
 from rvsm.runtime.preemption import PREEMPTED_EXIT, Preempted

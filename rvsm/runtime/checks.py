@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from rvsm.methods.arguments import integer as _int
@@ -23,6 +24,19 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 class ConfigError(ValueError):
     """A setting that cannot work; the message names the key."""
+
+
+def root_cause(err: BaseException) -> BaseException:
+    """The error that Hydra's instantiate wrapped (itself if it wrapped none)."""
+    while isinstance(err, InstantiationException) and err.__cause__ is not None:
+        err = err.__cause__
+    return err
+
+
+def root_message(err: BaseException) -> str:
+    """First line of the error that Hydra's instantiate wrapped."""
+    err = root_cause(err)
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 @dataclass(frozen=True)

@@ -10,18 +10,10 @@ import sys
 from collections.abc import Callable
 
 import hydra
-from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
-from rvsm.runtime.checks import CONF_DIR, ConfigError
+from rvsm.runtime.checks import CONF_DIR, ConfigError, root_message
 from rvsm.runtime.precheck import check_command_line
-
-
-def root_message(err: BaseException) -> str:
-    """First line of the error that Hydra's instantiate wrapped."""
-    while isinstance(err, InstantiationException) and err.__cause__ is not None:
-        err = err.__cause__
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 def fail(err: BaseException) -> None:

@@ -23,10 +23,15 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob, IntervalSweep, Override
-from hydra.errors import ConfigCompositionException, HydraException, OverrideParseException
+from hydra.errors import (
+    ConfigCompositionException,
+    HydraException,
+    InstantiationException,
+    OverrideParseException,
+)
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from rvsm.runtime.checks import CONF_DIR, ConfigError, validate
+from rvsm.runtime.checks import CONF_DIR, ConfigError, root_cause, root_message, validate
 from rvsm.search.checks import SWEEPER as SEARCH_SWEEPER
 from rvsm.search.checks import check_search
 
@@ -138,14 +143,9 @@ def _check_point(cfg: DictConfig) -> None:
 
         try:
             build(cfg)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-        except Exception as err:  # Hydra's InstantiationException wraps the part's ValueError
-            cause = err
-            while cause.__cause__ is not None:
-                cause = cause.__cause__
-            if isinstance(cause, ValueError):
-                raise ConfigError(str(cause).strip().splitlines()[0]) from None
+        except (ValueError, InstantiationException) as err:  # a part refused its settings
+            if isinstance(root_cause(err), ValueError):
+                raise ConfigError(root_message(err)) from None
             raise
     else:
         validate(cfg)
@@ -173,8 +173,8 @@ def check_command_line(argv: Sequence[str], config_name: str = "train") -> None:
         # a key searched under a condition is composed with its condition, as the preset's are
         held = [v for v in user if _key(v) in conditions]
         user = [v for v in user if _key(v) not in conditions]
-        for i in range(max([len(v.items) for v in user] or [1])):
-            line = hydra_line + [v.text(i) for v in user]
+        for values in _walk(user):
+            line = hydra_line + values
             cfg = probe if line == hydra_line + plain else _compose(config_name, line)
             sweeper = OmegaConf.select(cfg, "hydra.sweeper._target_", default=None)
             _refuse_intervals(user + held, sweeper)
