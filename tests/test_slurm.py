@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,16 +38,13 @@ RUN += ["trainer.deterministic=true"]
 TRAIN_IMAGES = 600
 
 
-def cluster_cli(
-    command: str, python: str = sys.executable, **kwargs
-) -> subprocess.CompletedProcess:
+def cluster_cli(command: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [python, "-m", "rvsm.runtime.slurm_cluster", command],
+        [sys.executable, "-m", "rvsm.runtime.slurm_cluster", command],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=900,
-        **kwargs,
     )
 
 
@@ -98,9 +97,22 @@ def test_cluster_refuses_a_second_start_and_a_user_other_than_root(cluster):
         "slurm_cluster: error: already running "
         "(mariadbd, munged, slurmctld, slurmd, slurmdbd); stop it first"
     )
-    # Debian's own python: the venv's may live where nobody can read (the module needs only
-    # the standard library)
-    nobody = cluster_cli("start", python="/usr/bin/python3", user="nobody")
+    # Debian's own python on a copy of the script in a folder anyone can read: the venv and the
+    # checkout may live where nobody cannot (mktemp -d makes 0700); it needs only the stdlib
+    folder = Path(tempfile.mkdtemp())
+    try:
+        folder.chmod(0o755)
+        script = shutil.copy(ROOT / "rvsm" / "runtime" / "slurm_cluster.py", folder)
+        nobody = subprocess.run(
+            ["/usr/bin/python3", script, "start"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            user="nobody",
+        )
+    finally:
+        shutil.rmtree(folder)
     assert nobody.returncode == 1
     assert nobody.stderr.strip().startswith("slurm_cluster: error: needs root")
 
