@@ -4,6 +4,7 @@
 # the report reads whatever exists, so parts can run in different sessions:
 #   bash experiments/compare/variants.sh [part ...]      (default: every part, default data)
 #   DATA=hard bash experiments/compare/variants.sh ...    (tremor severity 0.35)
+#   N_JOBS=1 bash ...                                     (one job at a time; default two)
 # then keep each run's metrics.json and resolved config in the repository and report them:
 #   bash experiments/compare/variants.sh collect
 set -uo pipefail
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/../.."
 DIR=${DIR:-logs/compare_variants}
 DATA=${DATA:-default}
 PY=.venv/bin/python
-LAUNCH="hydra/launcher=joblib hydra.launcher.n_jobs=2 threads=1"
+LAUNCH="hydra/launcher=joblib hydra.launcher.n_jobs=${N_JOBS:-2} threads=1"
 case $DATA in
   default) extra="" ;;
   hard) extra="data.synth.tremor.severity=0.35" ;;
