@@ -8,6 +8,12 @@ import pytest
 import torch
 
 
+def pytest_configure(config) -> None:
+    """One torch thread for in-process training, as TINY_DATA gives the CLI runs: pytest-xdist
+    runs one test a core, and more threads oversubscribe them."""
+    torch.set_num_threads(1)
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """``gpu`` tests skip where no CUDA device is present (the CI machine has none)."""
     if torch.cuda.is_available():

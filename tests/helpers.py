@@ -23,8 +23,10 @@ from rvsm.nets import TremorCNN
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Small, fast data for CLI runs: few pairs, small images.
+# Small, fast data for CLI runs: few pairs, small images, one torch thread (pytest-xdist runs one
+# test a core; more threads a run oversubscribe the cores and make tiny runs several times slower)
 TINY_DATA = [
+    "threads=1",
     "data.n_pairs={train:64,val:32,test:32}",
     "data.synth.image_size=[32,64]",
     "data.synth.body_px=[8.0,12.0]",

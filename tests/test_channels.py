@@ -27,7 +27,6 @@ RUN = [
     f"splitting.layers=[{','.join(SPLIT)}]",
     "trainer.max_epochs=2",
     "splitting.finetune_epochs=1",
-    "threads=1",
 ]
 
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow  # the real command line, three 2-process runs
 
 # 3 deterministic epochs of 200 images, 100 a rank, 4 batches a rank an epoch
 RUN = [*TINY_DATA, "data.n_pairs={train:100,val:32,test:32}", "trainer.max_epochs=3"]
-RUN += ["trainer.deterministic=true", "trainer=ddp_sim", "threads=1"]
+RUN += ["trainer.deterministic=true", "trainer=ddp_sim"]
 SHARE = 100
 
 

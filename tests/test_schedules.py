@@ -4,6 +4,7 @@ Trainer, each checked against values computed here; resume mid-schedule through 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import lightning as L
 import pytest
@@ -142,20 +143,28 @@ SCHEDULED = [
 ]
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> tuple[dict, Path]:
+    """metrics.json of the scheduled run that never stopped, and its data cache."""
+    root = tmp_path_factory.mktemp("scheduled")
+    whole = run_cli([*SCHEDULED, f"hydra.run.dir={root / 'whole'}"], root, root / "cache")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    return metrics_of(root / "whole"), root / "cache"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stop_after", [2, 3], ids=["before-finetune", "in-finetune"])
-def test_resume_mid_schedule_equals_uninterrupted_run(tmp_path, cache_dir, stop_after):
-    whole = run_cli([*SCHEDULED, f"hydra.run.dir={tmp_path / 'whole'}"], tmp_path, cache_dir)
-    assert whole.returncode == 0, whole.stderr[-3000:]
+def test_resume_mid_schedule_equals_uninterrupted_run(tmp_path, uninterrupted, stop_after):
+    a, cache = uninterrupted
     run_dir = tmp_path / "stopped"
     args = [*SCHEDULED, f"hydra.run.dir={run_dir}"]
-    first = run_cli([*args, f"stop_after_epochs={stop_after}"], tmp_path, cache_dir)
+    first = run_cli([*args, f"stop_after_epochs={stop_after}"], tmp_path, cache)
     assert first.returncode == 0, first.stderr[-3000:]
     state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     assert bool(state["method.finetuning"]) == (stop_after == 3)
-    resumed = run_cli([*args, "ckpt_path=last"], tmp_path, cache_dir)
+    resumed = run_cli([*args, "ckpt_path=last"], tmp_path, cache)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    a, b = metrics_of(tmp_path / "whole"), metrics_of(run_dir)
+    a, b = dict(a), metrics_of(run_dir)
     b["epochs"] = a["epochs"] = 3  # assert_same_numbers expects the reliability suite's 3 epochs
     assert_same_numbers(a, b)
     # the sparse and dense networks are the same network after the finetune phase

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from tests.helpers import TINY_DATA, run_cli, start
 
-SEARCH = ["-m", "hparams_search=pareto_rvsm", *TINY_DATA, "threads=1", "hydra.sweeper.seed=7"]
+SEARCH = ["-m", "hparams_search=pareto_rvsm", *TINY_DATA, "hydra.sweeper.seed=7"]
 # each searched key and the metrics.json key its method records it under
 RECORDED_AS = {
     "penalty": "penalty",

@@ -31,7 +31,8 @@ from tests.helpers import (
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]  # slow too: ARGS="-m 'not slow'" replaces -m
 
-SLURM = ["-m", "hydra/launcher=slurm", f"hydra.launcher.partition={PARTITION}", "threads=1"]
+# one thread a job: TINY_DATA's threads=1
+SLURM = ["-m", "hydra/launcher=slurm", f"hydra.launcher.partition={PARTITION}"]
 # 3 deterministic epochs of 300 pairs (about 15 s each here): long enough to preempt mid-epoch
 RUN = [*TINY_DATA, "data.n_pairs={train:300,val:32,test:32}", "trainer.max_epochs=3"]
 RUN += ["trainer.deterministic=true"]
@@ -150,8 +151,8 @@ def test_preempted_mid_epoch_by_a_higher_partition_requeues_and_ends_as_an_unint
     cluster, workdir
 ):
     cache = workdir / "cache"
-    # the same settings on one thread, as the SLURM job (threads change the float sums)
-    whole = [*RUN, "threads=1", f"hydra.run.dir={workdir / 'whole'}"]
+    # the same settings on one thread (TINY_DATA's), as the SLURM job (threads change the sums)
+    whole = [*RUN, f"hydra.run.dir={workdir / 'whole'}"]
     local = start(whole, workdir, cache, workdir / "w.log")
     sweep = workdir / "preempted"
     run_dir, log = sweep / "0", workdir / "preempted.log"

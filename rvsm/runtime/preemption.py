@@ -49,13 +49,20 @@ class MidEpochCheckpoint(L.Callback):
         self.interval = train_time_interval
         self.received: int | None = None
         self._previous: dict[int, object] = {}
+        self._outer: dict[int, object] = {}
         self._last_save = time.monotonic()
 
     def _note(self, signum: int, _frame: FrameType | None) -> None:
         self.received = self.received or signum
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # the handlers of whoever ran the Trainer (e.g. submitit's, which requeue the job), taken
+        # before Lightning adds its own: hand_on() calls these, not Lightning's SIGTERM notifier,
+        # whose broadcast to the other ranks fails once one of them has ended
+        self._outer = {signum: signal.getsignal(signum) for signum in SIGNALS}
+
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # registered after Lightning's own handlers, which stay reachable through hand_on()
+        # registered after Lightning's own handlers, restored when training ends
         for signum in SIGNALS:
             self._previous[signum] = signal.signal(signum, self._note)
         self._last_save = time.monotonic()
@@ -90,4 +97,4 @@ class MidEpochCheckpoint(L.Callback):
         self._last_save = time.monotonic()
         if stop:  # a rank that got no signal itself stops as the one that did (SIGTERM)
             signum = self.received or signal.SIGTERM
-            raise Preempted(signum, trainer.current_epoch, batch_idx, self._previous.get(signum))
+            raise Preempted(signum, trainer.current_epoch, batch_idx, self._outer.get(signum))
