@@ -8,9 +8,10 @@ from hydra.utils import instantiate
 
 from rvsm.methods.dense import Dense
 from rvsm.methods.penalties import L0, L1, TL1
-from rvsm.runtime.checks import CONF_DIR, validate
+from rvsm.runtime.checks import CONF_DIR, ConfigError, root_message, validate
 from rvsm.runtime.precheck import check_command_line, group_options
 from rvsm.search.checks import SWEEPER as SEARCH_SWEEPER
+from tests.helpers import TINY_DATA
 
 EXPECTED = {
     "paper_l0": (L0, 1e-5, None),
@@ -100,3 +101,71 @@ def test_command_line_overrides_win_over_a_preset():
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="train", overrides=["experiment=paper_tl1", "penalty.a=0.5"])
     assert cfg.penalty.a == 0.5 and cfg.penalty.lam == 1.8e-5
+
+
+# Every rule of the command-line check that the commands run before Hydra starts a job, each
+# refused naming its key (tests/test_cli.py runs one of each kind through the real command line)
+BAD_SETTINGS = [
+    (["penalty=foo"], "penalty=foo"),
+    (["penalty.lam=-1"], "penalty.lam"),
+    (["splitting.beta=0"], "splitting.beta"),
+    (["penalty=tl1", "penalty.a=0"], "penalty.a"),
+    (["splitting.layers=[fc,conv9]"], "splitting.layers"),
+    (["trainer=tpu"], "trainer=tpu"),
+    (["data.batch_size=0"], "data.batch_size"),
+    (["model.optimizer.lr=-0.1"], "model.optimizer.lr"),
+    (["data.synth.image_size=[4,64]"], "data.synth.image_size"),
+    (["data.synth.fonts=[NoSuchFont]"], "data.synth.fonts"),
+    (["penalty.lamm=1e-5"], "penalty.lamm: unknown key"),
+    (["-m", "penalty.lam=1e-5,-1e-5"], "penalty.lam"),  # a bad value anywhere in a sweep
+    (["stop_after_epochs=0"], "stop_after_epochs"),
+    (["data.synth.supersample=0"], "data.synth.supersample"),
+    (["trainer.max_epochs=0"], "trainer.max_epochs"),
+    (["splitting.beta_growth=0"], "splitting.beta_growth"),
+    (["splitting.beta_max=0.05"], "splitting.beta_max"),  # below splitting.beta = 0.1
+    (["splitting.finetune_epochs=-1"], "splitting.finetune_epochs"),
+    (["trainer.max_epochs=3", "splitting.finetune_epochs=3"], "splitting.finetune_epochs"),
+    (["splitting.sync_every_epoch=maybe"], "splitting.sync_every_epoch"),
+    (["method=gmp", "method.sparsity=1.0"], "method.sparsity"),
+    (["method=gmp", "method.start=0.5", "method.end=0.2"], "method.end"),
+    (["method=hardconcrete", "method.lam=-1"], "method.lam"),
+    (["method=hardconcrete", "method.gate_lr=0"], "method.gate_lr"),
+    (["method=lasso"], "method=lasso"),
+    (["data.cache_dir=/dev/null/cache"], "data.cache_dir: cannot create or write"),
+    (["splitting.coupling=foo"], "splitting.coupling"),
+    (["splitting.decoupled_form=implicit"], "splitting.decoupled_form"),
+    (["splitting.target_sparsity=1.0"], "splitting.target_sparsity"),
+    (["splitting.target_sparsity=0"], "splitting.target_sparsity"),
+    (
+        ["splitting.target_sparsity=0.9", "splitting.target_end=0.9"]
+        + ["trainer.max_epochs=4", "splitting.finetune_epochs=1"],  # finetune from 0.75 on
+        "splitting.target_end",
+    ),
+    (["method=admm", "method.rho_growth=-1.3"], "method.rho_growth"),
+    (["method=admm", "method.sparsity=1.5"], "method.sparsity"),
+    (["model/optimizer=lbfgs"], "model/optimizer=lbfgs"),
+    # Hydra's sweep syntax: intervals need a search sweeper, globs must match a choice
+    (["-m", "penalty.lam=interval(1e-6,1e-4)"], "interval is sampled only by a search sweeper"),
+    (["-m", "penalty.lam=tag(log,interval(1e-6,1e-4))"], "only by a search sweeper"),
+    (["-m", "penalty=glob(nothing*)"], "glob matches no choice"),
+    (["-m", "seed=range(1,3)", "penalty.lam=choice(1e-5,-2)"], "penalty.lam"),
+    # a search: its space (a bound no distribution takes, a bound that fails the build, composed
+    # under its condition penalty=tl1) and its own settings
+    (["-m", "hparams_search=pareto_rvsm", "penalty.lam=tag(log,interval(0,1e-4))"], "penalty.lam"),
+    (["-m", "hparams_search=pareto_rvsm", "penalty.a=interval(0.0,0.1)"], "penalty.a"),
+    (["-m", "hparams_search=pareto_rvsm", "hydra.sweeper.n_trials=0"], "hydra.sweeper.n_trials"),
+]
+
+
+@pytest.mark.parametrize("args,key", BAD_SETTINGS, ids=[a[0][-1] for a in BAD_SETTINGS])
+def test_the_command_line_check_refuses_each_bad_setting_in_one_line_before_any_data(
+    tmp_path, monkeypatch, args, key
+):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("RVSM_CACHE_DIR", str(cache))
+    with pytest.raises(ConfigError) as refused:
+        check_command_line([*TINY_DATA, *args, f"hydra.run.dir={tmp_path / 'run'}"])
+    line = root_message(refused.value)  # what the command line prints after "rvsm: error: "
+    assert key in line and "\n" not in line
+    assert not list(cache.iterdir()), "data was generated before the error"
