@@ -17,7 +17,7 @@ EXPECTED = {
     "paper_l0": (L0, 1e-5, None),
     "paper_tl1": (TL1, 1.8e-5, 0.01),
     "paper_l1": (L1, 1.4e-3, None),
-    "extreme_l0": (L0, 2.8e-5, None),
+    "extreme_l0": (L0, 1.5e-5, None),  # the penalty unused: an l0 constraint (below)
     "extreme_tl1": (TL1, 3.6e-5, 0.01),
 }
 
@@ -95,6 +95,11 @@ def test_experiment_preset_composes_and_validates(name):
     assert type(penalty) is kind and penalty.lam == lam
     assert getattr(penalty, "a", None) == a
     assert cfg.task_name == name and cfg.splitting.beta == 0.1
+    if name.startswith("extreme"):  # the recorded comparison's budget
+        assert cfg.trainer.max_epochs == 7 and cfg.splitting.finetune_epochs == 1
+    if name == "extreme_l0":  # exactly 97% zeros, beta doubling each epoch
+        method = instantiate(cfg.method)
+        assert method.target == 0.97 and method.growth == 2.0
 
 
 def test_command_line_overrides_win_over_a_preset():
