@@ -155,7 +155,7 @@ def uninterrupted(tmp_path_factory) -> tuple[dict, Path]:
 @pytest.mark.slow
 @pytest.mark.parametrize("stop_after", [2, 3], ids=["before-finetune", "in-finetune"])
 def test_resume_mid_schedule_equals_uninterrupted_run(tmp_path, uninterrupted, stop_after):
-    a, cache = uninterrupted
+    whole, cache = uninterrupted
     run_dir = tmp_path / "stopped"
     args = [*SCHEDULED, f"hydra.run.dir={run_dir}"]
     first = run_cli([*args, f"stop_after_epochs={stop_after}"], tmp_path, cache)
@@ -164,7 +164,7 @@ def test_resume_mid_schedule_equals_uninterrupted_run(tmp_path, uninterrupted, s
     assert bool(state["method.finetuning"]) == (stop_after == 3)
     resumed = run_cli([*args, "ckpt_path=last"], tmp_path, cache)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    a, b = dict(a), metrics_of(run_dir)
+    a, b = dict(whole), metrics_of(run_dir)
     b["epochs"] = a["epochs"] = 3  # assert_same_numbers expects the reliability suite's 3 epochs
     assert_same_numbers(a, b)
     # the sparse and dense networks are the same network after the finetune phase
