@@ -5,6 +5,7 @@ data cache. ``make test-slurm`` runs these; ``make test`` leaves them out (marke
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from rvsm.runtime.slurm_cluster import HIGH_PARTITION, PARTITION
+from rvsm.runtime.slurm_cluster import HIGH_PARTITION, PARTITION, STATE, cancel_all, queued
 from tests.helpers import (
     ROOT,
     TINY_DATA,
@@ -52,8 +53,13 @@ def cluster_cli(command: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def cluster():
     """The cluster, started here (packages installed if missing) and stopped at the end; one
-    already started by the same script is used and left running."""
+    already started by the same script is used and left running if its queue is empty (the
+    tests count on the node's two CPUs)."""
     if cluster_cli("status").returncode == 0:
+        if queued():
+            pytest.fail(f"the running cluster has jobs {' '.join(queued())} queued; the SLURM "
+                        "tests need the node to themselves: python -m rvsm.runtime.slurm_cluster "
+                        "stop")  # fmt: skip
         yield
         return
     began = time.monotonic()
@@ -68,6 +74,14 @@ def cluster():
         assert "stopped" in cluster_cli("status").stdout
 
 
+@pytest.fixture(autouse=True)
+def empty_queue_after():
+    """A failed test's jobs (its launcher killed, its jobs still queued) would hold the node's
+    CPUs and starve the next tests: every test leaves the queue empty."""
+    yield
+    cancel_all()
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("slurm")
@@ -78,6 +92,24 @@ def job_ids(sweep: Path) -> list[str]:
     (whose own folder ``12`` holds the submission script) or ``['13']`` for a single job."""
     names = {p.name for p in (sweep / ".submitit").iterdir() if p.is_dir()}
     return sorted(n for n in names if not any(o.startswith(f"{n}_") for o in names))
+
+
+def running() -> list[str]:
+    """The ids of the running jobs."""
+    out = subprocess.run(["squeue", "-h", "-t", "R", "-o", "%i"], capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def crash(job_id: str) -> None:
+    """SIGSEGV to the job's processes; retried while the job is still starting ("Job can not be
+    altered now, try again later", seen once when it had just been given the node)."""
+    for _ in range(60):
+        cmd = ["scancel", "--signal=11", "--full", job_id]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode == 0 or "try again later" not in result.stderr:
+            break
+        time.sleep(0.5)
+    assert result.returncode == 0, result.stderr
 
 
 def restarts(job_id: str) -> int:
@@ -116,6 +148,33 @@ def test_cluster_refuses_a_second_start_and_a_user_other_than_root(cluster):
         shutil.rmtree(folder)
     assert nobody.returncode == 1
     assert nobody.stderr.strip().startswith("slurm_cluster: error: needs root")
+
+
+def test_a_cluster_that_died_without_stop_starts_again_with_an_empty_queue(cluster, workdir):
+    sleeper = ["sbatch", "--parsable", "-c2", f"--output={workdir / 'sleep.out'}"]
+    job = subprocess.run(
+        [*sleeper, "--wrap=sleep 600"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    deadline = time.monotonic() + 30
+    while job not in running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job in running()
+    # the machine goes away: every daemon and the job's processes killed, no stop
+    daemons = json.loads((STATE / "daemons.json").read_text())
+    for pid in daemons.values():
+        os.kill(pid, signal.SIGKILL)
+    subprocess.run(["pkill", "-KILL", "-f", "slurmstepd|sleep 600"], check=False)
+    deadline = time.monotonic() + 30
+    while cluster_cli("status").returncode == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    again = cluster_cli("start")
+    assert again.returncode == 0, again.stderr
+    assert queued() == []  # the old job is not recovered as running on the node
+    # the node is free: a job of both CPUs runs at once
+    fresh = subprocess.run(
+        ["srun", "-c2", "--immediate=20", "hostname"], capture_output=True, text=True, timeout=60
+    )
+    assert fresh.returncode == 0, fresh.stderr
 
 
 def test_two_seed_sweep_on_a_cold_cache_runs_both_jobs_and_generates_the_data_once(
@@ -231,7 +290,7 @@ def test_a_job_crashed_and_a_job_diverged_are_recorded_the_others_finish_and_the
         (array,) = {j.split("_")[0] for j in job_ids(sweep)}
         # job 0 crashes: SIGSEGV (11) to its processes, no result written (scancel's KILL would be
         # a cancellation: SIGTERM first, which a run survives)
-        subprocess.run(["scancel", "--signal=11", "--full", f"{array}_0"], check=True)
+        crash(f"{array}_0")
         proc.wait(timeout=300)
     finally:
         if proc.poll() is None:

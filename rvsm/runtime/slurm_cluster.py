@@ -18,7 +18,11 @@ intervals make jobs wait seconds to start; a job without ``--mem`` takes the who
 ``DefMemPerCPU`` is set, and one asking for more than the node has pends forever unless
 ``EnforcePartLimits=ALL``; a shutdown with jobs still being killed leaves slurmd retrying, so
 ``stop`` cancels, waits for an empty queue, shuts the controller down, then stops slurmdbd before
-mariadb.
+mariadb; a cluster whose daemons ended without ``stop`` (a killed session, a restored machine
+image) leaves its queue in the controller's state, which the next controller would recover as
+jobs still running on the node, holding its CPUs for the rest of their time limit, so ``start``
+begins from an empty state: the queue and the accounting database both (job ids start again at 1,
+and a kept database answered for an old job of the same id: a new job's launcher saw COMPLETED).
 """
 
 from __future__ import annotations
@@ -217,7 +221,8 @@ class _Starter:
 
 
 def _start_database(start: _Starter) -> str:
-    """mariadb in ``STATE/mysql`` (made once), with a user for slurmdbd; returns its password."""
+    """mariadb in ``STATE/mysql`` (made once), with a user for slurmdbd and no accounting left
+    from an earlier cluster (slurmdbd makes the tables again); returns the user's password."""
     datadir, sock = STATE / "mysql", STATE / "mysqld.sock"
     if not (datadir / "mysql").is_dir():
         _run("mariadb-install-db", f"--datadir={datadir}", "--user=root", "--skip-test-db",
@@ -230,6 +235,7 @@ def _start_database(start: _Starter) -> str:
     _wait("mariadbd", lambda: _listening(PORTS["mariadbd"]))
     password = secrets.token_hex(12)
     sql = (
+        "DROP DATABASE IF EXISTS slurm_acct_db; "
         f"CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1'; "
         f"ALTER USER 'slurm'@'127.0.0.1' IDENTIFIED BY '{password}'; "
         "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';"
@@ -245,6 +251,8 @@ def start() -> float:
     install()
     began = time.monotonic()
     host = socket.gethostname().split(".")[0]
+    for sub in ("ctld", "d"):  # no daemon of ours runs (checked): what is left here is stale
+        shutil.rmtree(STATE / sub, ignore_errors=True)
     for sub in ("ctld", "d", "log"):
         (STATE / sub).mkdir(parents=True, exist_ok=True)
     ETC.mkdir(exist_ok=True)
@@ -292,18 +300,26 @@ def _end(name: str, pid: int, timeout: float = 30) -> None:
             return
 
 
+def queued() -> list[str]:
+    """The ids of the jobs in the queue (pending, running or completing)."""
+    queue = _run("squeue", "-h", "-o", "%i", check=False, timeout=10)
+    return queue.stdout.split() if queue.returncode == 0 else []
+
+
+def cancel_all(timeout: float = 60) -> None:
+    """Cancel every job of both partitions and wait until the queue is empty (or ``timeout``)."""
+    _run("scancel", "--full", "--quiet", f"--partition={PARTITION},{HIGH_PARTITION}",
+         check=False)  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while queued() and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 def stop() -> None:
     """Cancel every job, wait for an empty queue, then stop our daemons in order."""
     daemons = _daemons()
     if "slurmctld" in daemons:
-        _run("scancel", "--full", "--quiet", f"--partition={PARTITION},{HIGH_PARTITION}",
-             check=False)  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            queue = _run("squeue", "-h", "-o", "%i", check=False, timeout=10)
-            if queue.returncode != 0 or not queue.stdout.strip():
-                break
-            time.sleep(0.5)
+        cancel_all()
         _run("scontrol", "shutdown", check=False, timeout=30)
     for name in ("slurmd", "slurmctld", "slurmdbd", "mariadbd", "munged"):
         if name in daemons:
