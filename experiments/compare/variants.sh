@@ -5,6 +5,7 @@
 #   bash experiments/compare/variants.sh [part ...]      (default: every part, default data)
 #   DATA=hard bash experiments/compare/variants.sh ...    (tremor severity 0.35)
 #   N_JOBS=1 bash ...                                     (one job at a time; default two)
+#   bash experiments/compare/variants.sh long             (14 epochs, not part of the default)
 # then keep each run's metrics.json and resolved config in the repository and report them:
 #   bash experiments/compare/variants.sh collect
 set -uo pipefail
@@ -38,6 +39,10 @@ run() {
       part rvsm_decoupled_explicit compare_rvsm_decoupled splitting.decoupled_form=explicit \
         penalty.lam=2.5e-3 ;;
     dense) part dense compare_dense ;;
+    long)  # twice the budget (14 epochs) for the best RVSM variant and gmp, at 98% and 99%
+      part long_rvsm_target_growth compare_rvsm_target_growth trainer.max_epochs=14 \
+        splitting.target_sparsity=0.98,0.99
+      part long_gmp compare_gmp trainer.max_epochs=14 method.sparsity=0.98,0.99 ;;
     collect)
       mkdir -p experiments/compare/variants/runs
       (cd "$DIR" && find . \( -name metrics.json -o -path '*/.hydra/config.yaml' \
