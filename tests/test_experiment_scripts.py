@@ -1,0 +1,68 @@
+"""The scripts beside the recordings (experiments/*/*.py): their numbers against computations made
+here, so a recorded table cannot rest on a wrong formula."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+
+from tests.helpers import ROOT
+
+
+def load(relative: str):
+    spec = importlib.util.spec_from_file_location(relative.replace("/", "_"), ROOT / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+against_grid = load("experiments/search/against_grid.py")
+
+
+def staircase_area(points, ref):
+    """The dominated area, slice by slice between the sparsities the points have: on each slice
+    the best accuracy among the points at least that sparse."""
+    cuts = sorted({ref[1], *(s for _, s in points if s > ref[1])})
+    area = 0.0
+    for lo, hi in zip(cuts, cuts[1:], strict=False):
+        best = max([a for a, s in points if s >= hi] + [ref[0]])
+        area += (hi - lo) * max(best - ref[0], 0.0)
+    return area
+
+
+def test_hypervolume_and_front_against_a_slice_by_slice_area_and_pairwise_dominance():
+    rng = random.Random(0)
+    for _ in range(50):
+        points = [(rng.uniform(0.3, 1.0), rng.uniform(-0.1, 1.0)) for _ in range(rng.randint(1, 9))]
+        expected = staircase_area(points, against_grid.REFERENCE)
+        assert abs(against_grid.hypervolume(points) - expected) < 1e-12
+        kept = set(against_grid.front(points))
+        for i, (a, s) in enumerate(points):
+            dominated = any(b >= a and t >= s and (b, t) != (a, s) for b, t in points)
+            above = a > 0.5 and s > 0.0
+            assert (i in kept) == (above and not dominated)
+
+
+def test_grid_runs_reads_the_rvsm_rows_of_one_data_setting_in_the_grid_order(tmp_path):
+    columns = (
+        "run | data | setting | seed | val acc | val FC sparsity | test acc | test FC sparsity"
+    )
+    rows = [
+        "a/0 | mixed, severity 1 | rvsm tl1 lam=9e-06 a=0.01 | 1 | 0.99 | 0.8 | 0.98 | 0.8",
+        "a/1 | mixed, severity 1 | rvsm l0 lam=2.5e-05 | 2 | 0.97 | 0.9 | 0.96 | 0.9",
+        "a/2 | mixed, severity 1 | rvsm l0 lam=5e-06 | 1 | 0.995 | 0.7 | 0.99 | 0.7",
+        "a/3 | mixed, severity 0.35 | rvsm l0 lam=5e-06 | 1 | 0.9 | 0.7 | 0.9 | 0.7",
+        "a/4 | mixed, severity 1 | gmp sparsity_target=0.9 | 1 | 0.99 | 0.9 | 0.99 | 0.9",
+    ]
+    table = [f"| {columns} | fit s |", "|" + " --- |" * 9]
+    table += [f"| {row} | {10 + i} |" for i, row in enumerate(rows)]
+    path = tmp_path / "results.md"
+    path.write_text("## Settings\n\n| x |\n\n## Runs (one per seed)\n\n" + "\n".join(table) + "\n")
+    runs = against_grid.grid_runs(path, "mixed, severity 1")
+    assert [r["name"] for r in runs] == [
+        "rvsm l0 lam=5e-06",
+        "rvsm l0 lam=2.5e-05",
+        "rvsm tl1 lam=9e-06 a=0.01",
+    ]
+    assert runs[0]["point"] == (0.995, 0.7) and runs[0]["test"] == (0.99, 0.7)
+    assert [r["seed"] for r in runs] == [1, 2, 1] and runs[0]["fit_s"] == 12.0
