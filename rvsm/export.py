@@ -84,7 +84,7 @@ class SparseConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.conv2d(x, self.weight(), self.bias, self.stride, self.padding)
-        return out if self.shift is None else out + self.shift
+        return out if self.shift is None else out + self.shift()
 
 
 class ChannelsLast(nn.Module):

@@ -10,7 +10,9 @@ into the next layer: into the classifier's bias (a vector), or, for the next con
 an additive map of that conv's output. The map is not constant: zero padding makes the border
 outputs see fewer taps of the fixed channel, so it is kept per position (``ShiftedConv2d``),
 which is exact and costs one addition over that conv's output, only where some removed
-channel is nonzero after its ReLU.
+channel is nonzero after its ReLU. It is stored as its distinct rows and columns (``FixedMap``):
+constant inside, it has only a few kinds of each, so it takes a few values per channel, not one
+per position.
 
 ``slim(net, weights)`` gives the smaller dense network (a ``TremorCNN`` at the kept widths, in
 eval mode); ``flops`` counts a network's multiply-adds with torch's FlopCounterMode.
@@ -30,6 +32,33 @@ from rvsm.nets import TremorCNN
 CONVS = ("conv1", "conv2", "conv3")
 
 
+def _kinds(lines: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(index of one line of each kind, the kind of every line) for the rows of ``lines``, two
+    lines being of one kind when they are equal to the last bit."""
+    _, kind = torch.unique(lines, dim=0, return_inverse=True)
+    first = torch.full((int(kind.max()) + 1,), len(kind), dtype=torch.long)
+    first.scatter_reduce_(0, kind, torch.arange(len(kind)), reduce="amin")
+    return first, kind
+
+
+class FixedMap(nn.Module):
+    """A map (channels x height x width) kept as ``table`` (channels x row kinds x column kinds)
+    and the kind of each row and column: exact, since rows (and columns) of one kind are equal
+    across all channels; ``forward`` gives the map."""
+
+    def __init__(self, full: torch.Tensor) -> None:
+        super().__init__()
+        full = full.detach()
+        first_row, rows = _kinds(full.transpose(0, 1).flatten(1))
+        first_col, cols = _kinds(full.permute(2, 0, 1).flatten(1))
+        self.register_buffer("table", full[:, first_row][:, :, first_col].clone())
+        self.register_buffer("rows", rows)
+        self.register_buffer("cols", cols)
+
+    def forward(self) -> torch.Tensor:
+        return self.table.index_select(1, self.rows).index_select(2, self.cols)
+
+
 class ShiftedConv2d(nn.Conv2d):
     """A convolution plus a fixed map (outputs x height x width): the exact contribution of
     removed input channels whose values did not depend on the input."""
@@ -39,10 +68,10 @@ class ShiftedConv2d(nn.Conv2d):
             conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding
         )
         self.load_state_dict(conv.state_dict())
-        self.register_buffer("shift", shift.detach().clone())
+        self.shift = FixedMap(shift)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x) + self.shift
+        return super().forward(x) + self.shift()
 
 
 def _norm_subset(norm: nn.Module, keep: torch.Tensor) -> nn.Module:

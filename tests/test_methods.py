@@ -117,7 +117,7 @@ def test_gmp_refuses_bad_settings():
 def test_gmp_channels_prunes_the_filters_of_smallest_l1_norm_and_slims_to_the_kept_widths():
     """Filter pruning (Li et al. 2017): half the filters of each conv layer at one step, those of
     smallest l1 norm at that step; the rebuilt network has the widths of one built by hand."""
-    from rvsm.export import standalone
+    from rvsm.export import script, standalone
     from rvsm.slim import flops, slim
 
     torch.manual_seed(0)
@@ -149,6 +149,8 @@ def test_gmp_channels_prunes_the_filters_of_smallest_l1_norm_and_slims_to_the_ke
         # both networks the export writes, though prune's computed weights cannot be deep-copied
         for exported in (standalone(module), standalone(module, compressed=False)):
             torch.testing.assert_close(exported(x), module(x), atol=1e-5, rtol=0)
+            traced = script(exported, [16, 32])  # as the export writes it (fixed maps and all)
+            torch.testing.assert_close(traced(x), module(x), atol=1e-5, rtol=0)
 
 
 def test_gmp_channels_refuses_a_layer_without_filters_and_an_unknown_structure():

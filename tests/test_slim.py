@@ -92,10 +92,18 @@ def test_pruned_filters_fold_their_fixed_value_exactly_into_the_next_layer(block
         expected = evaluated(net, weights)(x)
         torch.testing.assert_close(small(x), expected, atol=1e-5, rtol=0)
         # dropping the fold instead would be visibly wrong: the constants matter here
-        small.conv2.shift.zero_()
+        maps = {name: getattr(small, name).shift() for name in ("conv2", "conv3")}
+        small.conv2.shift.table.zero_()
         assert (small(x) - expected).abs().max() > 1e-3
-        shift = small.conv3.shift[0]
-        assert (shift[0, 0] - shift[2, 2]).abs() > 1e-6  # a border sees fewer taps
+    shift = maps["conv3"][0]
+    assert (shift[0, 0] - shift[2, 2]).abs() > 1e-6  # a border sees fewer taps
+    # each map is kept as its distinct rows and columns, counted here: few of each
+    for name, full in maps.items():
+        rows = {tuple(full[:, y].flatten().tolist()) for y in range(full.shape[1])}
+        cols = {tuple(full[:, :, x].flatten().tolist()) for x in range(full.shape[2])}
+        table = getattr(small, name).shift.table
+        assert table.shape == (full.shape[0], len(rows), len(cols))
+        assert table.numel() * 4 <= full.numel()
 
 
 def test_a_zeroed_group_removes_exactly_one_channel():
