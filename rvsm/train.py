@@ -21,7 +21,12 @@ from rvsm.module import DivergedError
 from rvsm.reporting.summary import summary_line
 from rvsm.runtime.build import build
 from rvsm.runtime.callbacks import StageTimer, StopAfterEpochs
-from rvsm.runtime.checkpointing import resolve_checkpoint, resume_point
+from rvsm.runtime.checkpointing import (
+    config_hash,
+    finished_objective,
+    resolve_checkpoint,
+    resume_point,
+)
 from rvsm.runtime.checks import ConfigError, root_message
 from rvsm.runtime.cli import fail, run_task
 from rvsm.runtime.io import write_json
@@ -106,6 +111,13 @@ def train(cfg: DictConfig) -> float:
     ``status`` and returns the finite ``cfg.failed_objective``, so a sweep goes on without it.
     """
     output_dir = Path(cfg.paths.output_dir)
+    kept = finished_objective(cfg, output_dir)
+    if kept is not None:
+        print(
+            f"rvsm: kept the finished run in {output_dir} (skip_finished, same settings)",
+            flush=True,
+        )
+        return kept
     preempted: Preempted | None = None
     try:
         threads = cfg.get("threads") or os.environ.get("SLURM_CPUS_PER_TASK")
@@ -151,6 +163,7 @@ def train(cfg: DictConfig) -> float:
             seed=int(cfg.seed),
             **datamodule.describe(),
             epochs=trainer.current_epoch,
+            config_hash=config_hash(cfg),
         )
         objective = metrics.get(cfg.optimized_metric) if metrics["status"] == "ok" else None
         if objective is None or not math.isfinite(objective):

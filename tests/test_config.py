@@ -118,6 +118,7 @@ BAD_SETTINGS = [
     (["splitting.layers=[fc,conv9]"], "splitting.layers"),
     (["trainer=tpu"], "trainer=tpu"),
     (["data.batch_size=0"], "data.batch_size"),
+    (["skip_finished=maybe"], "skip_finished must be true or false"),
     (["model.optimizer.lr=-0.1"], "model.optimizer.lr"),
     (["data.synth.image_size=[4,64]"], "data.synth.image_size"),
     (["data.synth.fonts=[NoSuchFont]"], "data.synth.fonts"),

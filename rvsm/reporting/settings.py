@@ -13,7 +13,7 @@ import importlib
 import pkgutil
 
 # keys of metrics.json (and of a run's row) that are not part of its setting
-NOT_SETTING = {"run", "dir", "status", "error", "objective", "seed", "main_knobs"}
+NOT_SETTING = {"run", "dir", "status", "error", "objective", "seed", "main_knobs", "config_hash"}
 # runs with the same data setting share a section of the report and a panel of the Pareto plot
 DATA_KEYS = ("data", "severity")
 # always shown last in a setting, after the method's own knobs

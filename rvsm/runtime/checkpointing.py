@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from omegaconf import OmegaConf
 
 from rvsm.runtime.checks import ConfigError
 from rvsm.runtime.io import atomic_open
@@ -43,6 +45,28 @@ def resume_point(cfg, output_dir: Path) -> str | None:
         return None
     last = output_dir / "checkpoints" / "last.ckpt"
     return "last" if status == "preempted" and last.is_file() else None
+
+
+def config_hash(cfg) -> str:
+    """A digest of the run's resolved settings, ``skip_finished`` aside: one digest, one run."""
+    settings = OmegaConf.to_container(cfg, resolve=True)
+    settings.pop("skip_finished", None)
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def finished_objective(cfg, output_dir: Path) -> float | None:
+    """With ``skip_finished``, the objective of the run already finished in ``output_dir`` when
+    it was this run (status ok, the same ``config_hash``); otherwise None: train."""
+    if not cfg.get("skip_finished"):
+        return None
+    try:
+        metrics = json.loads((output_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if metrics.get("status") != "ok" or metrics.get("config_hash") != config_hash(cfg):
+        return None
+    return float(metrics["objective"])
 
 
 def resolve_checkpoint(ckpt_path: str | None, output_dir: Path) -> str | None:

@@ -58,6 +58,8 @@ RULES: tuple[Rule, ...] = (
     Rule("stop_after_epochs", lambda v: _int(v) and v >= 1, "an integer >= 1 (or null)"),
     Rule("failed_objective", _number, "a finite number"),
     Rule("ckpt_path", lambda v: isinstance(v, str) and v != "", "`last` or a checkpoint file"),
+    Rule("auto_resume", lambda v: isinstance(v, bool), "true or false"),
+    Rule("skip_finished", lambda v: isinstance(v, bool), "true or false"),
     Rule(
         "trainer.max_epochs",
         lambda v: _int(v) and (v >= 1 or v == -1),
