@@ -8,11 +8,11 @@ a fixed map, the block (max pooling, BatchNorm, ReLU) applied to the conv's bias
 positive BatchNorm shift it survives the ReLU and must not be dropped. It is folded exactly
 into the next layer: into the classifier's bias (a vector), or, for the next convolution, into
 an additive map of that conv's output. The map is not constant: zero padding makes the border
-outputs see fewer taps of the fixed channel, so it is kept per position (``ShiftedConv2d``),
-which is exact and costs one addition over that conv's output, only where some removed
-channel is nonzero after its ReLU. It is stored as its distinct rows and columns (``FixedMap``):
-constant inside, it has only a few kinds of each, so it takes a few values per channel, not one
-per position.
+outputs see fewer taps of the fixed channel, so it is added per position (``ShiftedConv2d``),
+which is exact and costs one addition over that conv's output (and the map's rebuilding, two
+gathers of its size, batch-independent), only where some removed channel is nonzero after its
+ReLU. It is stored as its distinct rows and columns (``FixedMap``): constant inside, it has
+only a few kinds of each, so it takes a few values per channel, not one per position.
 
 ``slim(net, weights)`` gives the smaller dense network (a ``TremorCNN`` at the kept widths, in
 eval mode); ``flops`` counts a network's multiply-adds with torch's FlopCounterMode.
@@ -33,8 +33,8 @@ CONVS = ("conv1", "conv2", "conv3")
 
 
 def _kinds(lines: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(index of one line of each kind, the kind of every line) for the rows of ``lines``, two
-    lines being of one kind when they are equal to the last bit."""
+    """(index of the first line of each kind, the kind of every line) for the rows of ``lines``,
+    two lines being of one kind when all their values are equal (-0.0 and 0.0 count as one)."""
     _, kind = torch.unique(lines, dim=0, return_inverse=True)
     first = torch.full((int(kind.max()) + 1,), len(kind), dtype=torch.long)
     first.scatter_reduce_(0, kind, torch.arange(len(kind)), reduce="amin")
@@ -51,7 +51,7 @@ class FixedMap(nn.Module):
         full = full.detach()
         first_row, rows = _kinds(full.transpose(0, 1).flatten(1))
         first_col, cols = _kinds(full.permute(2, 0, 1).flatten(1))
-        self.register_buffer("table", full[:, first_row][:, :, first_col].clone())
+        self.register_buffer("table", full[:, first_row][:, :, first_col])
         self.register_buffer("rows", rows)
         self.register_buffer("cols", cols)
 

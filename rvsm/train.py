@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from rvsm.module import DivergedError
@@ -111,15 +112,13 @@ def train(cfg: DictConfig) -> float:
     ``status`` and returns the finite ``cfg.failed_objective``, so a sweep goes on without it.
     """
     output_dir = Path(cfg.paths.output_dir)
-    kept = finished_objective(cfg, output_dir)
-    if kept is not None:
-        print(
-            f"rvsm: kept the finished run in {output_dir} (skip_finished, same settings)",
-            flush=True,
-        )
-        return kept
     preempted: Preempted | None = None
     try:
+        kept = finished_objective(cfg, output_dir)
+        if kept is not None:
+            message = f"rvsm: kept the finished run in {output_dir} (skip_finished)"
+            rank_zero_only(print)(message, flush=True)
+            return kept
         threads = cfg.get("threads") or os.environ.get("SLURM_CPUS_PER_TASK")
         if threads:  # a SLURM job's torch uses the CPUs it was given, not the whole node's
             torch.set_num_threads(int(threads))

@@ -201,3 +201,23 @@ def test_damaged_last_checkpoint_is_reported_in_one_line(tmp_path, cache_dir, da
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"rvsm: error: ckpt_path: {ckpt} is not a readable checkpoint")
+
+
+def test_a_preempted_run_is_resumed_only_into_the_same_settings(tmp_path):
+    from omegaconf import OmegaConf
+
+    from rvsm.runtime.checkpointing import config_hash, resume_point
+    from rvsm.runtime.checks import ConfigError
+    from rvsm.runtime.io import write_json
+
+    cfg = OmegaConf.create({"seed": 1, "auto_resume": True, "paths": {"output_dir": "/a"}})
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    write_json(tmp_path / "metrics.json", {"status": "preempted", "config_hash": config_hash(cfg)})
+    assert resume_point(cfg, tmp_path) == "last"
+    # where it is written and how many threads it uses do not make it another run
+    moved = OmegaConf.merge(cfg, {"threads": 2, "paths": {"output_dir": "/b"}})
+    assert resume_point(moved, tmp_path) == "last"
+    other = OmegaConf.merge(cfg, {"seed": 2})
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(tmp_path))} holds a preempted run of"):
+        resume_point(other, tmp_path)

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from rvsm.methods.penalties import GroupL0
 from rvsm.methods.structure import LayerSpec
 from rvsm.nets import TremorCNN
-from rvsm.slim import CONVS, flops, slim
+from rvsm.slim import CONVS, FixedMap, ShiftedConv2d, flops, slim
 
 SIZE = (32, 64)
 
@@ -97,13 +99,24 @@ def test_pruned_filters_fold_their_fixed_value_exactly_into_the_next_layer(block
         assert (small(x) - expected).abs().max() > 1e-3
     shift = maps["conv3"][0]
     assert (shift[0, 0] - shift[2, 2]).abs() > 1e-6  # a border sees fewer taps
-    # each map is kept as its distinct rows and columns, counted here: few of each
+    # each map is kept as its distinct rows and columns: few of each
     for name, full in maps.items():
-        rows = {tuple(full[:, y].flatten().tolist()) for y in range(full.shape[1])}
-        cols = {tuple(full[:, :, x].flatten().tolist()) for x in range(full.shape[2])}
-        table = getattr(small, name).shift.table
-        assert table.shape == (full.shape[0], len(rows), len(cols))
-        assert table.numel() * 4 <= full.numel()
+        assert getattr(small, name).shift.table.numel() * 4 <= full.numel()
+
+
+def test_a_fixed_map_is_kept_as_its_distinct_rows_and_columns_and_rebuilt_exactly():
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(20):
+        channels, kinds_r, kinds_c = (int(v) for v in torch.randint(1, 5, (3,), generator=gen))
+        base = torch.randn(channels, kinds_r, kinds_c, generator=gen)
+        rows = torch.randint(0, kinds_r, (int(torch.randint(1, 12, (1,), generator=gen)),))
+        cols = torch.randint(0, kinds_c, (int(torch.randint(1, 12, (1,), generator=gen)),))
+        full = base[:, rows][:, :, cols]
+        kept = FixedMap(full)
+        assert torch.equal(kept(), full)
+        distinct_rows = {tuple(full[:, y].flatten().tolist()) for y in range(full.shape[1])}
+        distinct_cols = {tuple(full[:, :, x].flatten().tolist()) for x in range(full.shape[2])}
+        assert kept.table.shape == (channels, len(distinct_rows), len(distinct_cols))
 
 
 def test_a_zeroed_group_removes_exactly_one_channel():
@@ -152,3 +165,20 @@ def test_a_network_whose_classifier_reads_nothing_keeps_one_channel_a_layer():
     x = torch.rand(3, 1, *SIZE)
     with torch.no_grad():
         torch.testing.assert_close(small(x), net.fc.bias.expand(3, 2), atol=1e-6, rtol=0)
+
+
+def test_a_compressed_convolution_keeps_its_fixed_map_also_when_traced():
+    from rvsm.export import SparseConv2d
+
+    torch.manual_seed(4)
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    with torch.no_grad():
+        conv.weight[conv.weight.abs() < 0.1] = 0  # enough zeros to be stored compressed
+    shift = torch.randn(4, 6, 8)
+    shift[:, 1:-1, 1:-1] = 0.5  # constant inside, as a folded channel's map
+    sparse = SparseConv2d(ShiftedConv2d(conv, shift), conv.weight)
+    x = torch.rand(2, 3, 6, 8)
+    with torch.no_grad():
+        expected = F.conv2d(x, conv.weight, conv.bias, padding=1) + shift
+        torch.testing.assert_close(sparse(x), expected, atol=1e-6, rtol=0)
+        torch.testing.assert_close(torch.jit.trace(sparse, x)(x), expected, atol=1e-6, rtol=0)

@@ -56,18 +56,18 @@ def cluster():
     already started by the same script is used and left running if its queue is empty (the
     tests count on the node's two CPUs)."""
     if cluster_cli("status").returncode == 0:
-        if queued():
-            pytest.fail(f"the running cluster has jobs {' '.join(queued())} queued; the SLURM "
+        if jobs := queued():
+            pytest.fail(f"the running cluster has jobs {' '.join(jobs)} queued; the SLURM "
                         "tests need the node to themselves: python -m rvsm.runtime.slurm_cluster "
                         "stop")  # fmt: skip
-        yield
+        yield False  # not started here
         return
     began = time.monotonic()
     started = cluster_cli("start")
     assert started.returncode == 0, started.stderr
     print(f"cluster up after {time.monotonic() - began:.1f} s: {started.stdout.strip()}")
     try:
-        yield
+        yield True
     finally:
         stopped = cluster_cli("stop")
         assert stopped.returncode == 0, stopped.stderr
@@ -79,7 +79,7 @@ def empty_queue_after():
     """A failed test's jobs (its launcher killed, its jobs still queued) would hold the node's
     CPUs and starve the next tests: every test leaves the queue empty."""
     yield
-    cancel_all()
+    assert cancel_all() == [], "jobs still queued a minute after scancel"
 
 
 @pytest.fixture(scope="module")
@@ -151,19 +151,26 @@ def test_cluster_refuses_a_second_start_and_a_user_other_than_root(cluster):
 
 
 def test_a_cluster_that_died_without_stop_starts_again_with_an_empty_queue(cluster, workdir):
+    if not cluster:
+        pytest.skip("kills the cluster's daemons: only one these tests started")
+    pid_file = workdir / "sleeper.pid"
     sleeper = ["sbatch", "--parsable", "-c2", f"--output={workdir / 'sleep.out'}"]
     job = subprocess.run(
-        [*sleeper, "--wrap=sleep 600"], capture_output=True, text=True, check=True
+        [*sleeper, f"--wrap=echo $$ > {pid_file}; exec sleep 600"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     deadline = time.monotonic() + 30
-    while job not in running() and time.monotonic() < deadline:
+    while not (job in running() and pid_file.is_file()) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert job in running()
-    # the machine goes away: every daemon and the job's processes killed, no stop
+    # the machine goes away: every daemon and the job's processes killed, no stop (the step
+    # daemons are this cluster's: it was started here)
     daemons = json.loads((STATE / "daemons.json").read_text())
-    for pid in daemons.values():
+    for pid in [*daemons.values(), int(pid_file.read_text())]:
         os.kill(pid, signal.SIGKILL)
-    subprocess.run(["pkill", "-KILL", "-f", "slurmstepd|sleep 600"], check=False)
+    subprocess.run(["pkill", "-KILL", "-x", "slurmstepd"], check=False)
     deadline = time.monotonic() + 30
     while cluster_cli("status").returncode == 0 and time.monotonic() < deadline:
         time.sleep(0.2)

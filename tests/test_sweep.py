@@ -67,20 +67,23 @@ def test_multirun_with_joblib_and_wandb_then_report(tmp_path, cache_dir):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
 
 
-def test_a_sweep_run_again_with_skip_finished_trains_only_the_jobs_it_does_not_hold(
+def test_a_sweep_run_again_with_skip_finished_keeps_its_finished_jobs_and_overwrites_no_other(
     tmp_path, cache_dir
 ):
     sweep = tmp_path / "sweep"
-    base = ["-m", *TINY_DATA, "skip_finished=true", f"hydra.sweep.dir={sweep}"]
+    base = ["-m", *TINY_DATA, "logger=wandb", f"hydra.sweep.dir={sweep}"]
     first = run_cli([*base, "seed=1,2"], tmp_path, cache_dir)
     assert first.returncode == 0, first.stderr[-3000:]
     held = {n: (sweep / str(n) / "metrics.json").read_bytes() for n in (0, 1)}
-    # job 0 is the same run again (seed 1): kept; job 1 now has seed 3, another run: trained
-    again = run_cli([*base, "seed=1,3"], tmp_path, cache_dir)
+    # the same command plus the switch (which must not change the runs' W&B names): both kept
+    again = run_cli([*base, "seed=1,2", "skip_finished=true"], tmp_path, cache_dir)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count("rvsm: kept the finished run") == 1
-    assert f"rvsm: kept the finished run in {sweep / '0'} " in again.stdout
-    assert (sweep / "0" / "metrics.json").read_bytes() == held[0]
-    retrained = json.loads((sweep / "1" / "metrics.json").read_text())
-    assert retrained["seed"] == 3 and retrained["status"] == "ok"
-    assert json.loads(held[1])["config_hash"] != retrained["config_hash"]
+    for n in (0, 1):
+        assert f"rvsm: kept the finished run in {sweep / str(n)} " in again.stdout
+        assert (sweep / str(n) / "metrics.json").read_bytes() == held[n]
+    # job 1 now has seed 3: another run, and its folder holds seed 2's finished run: refused
+    other = run_cli([*base, "seed=1,3", "skip_finished=true"], tmp_path, cache_dir)
+    assert other.returncode == 2
+    (line,) = other.stderr.strip().splitlines()
+    assert f"{sweep / '1'} holds a finished run of other settings" in line
+    assert (sweep / "1" / "metrics.json").read_bytes() == held[1]

@@ -39,34 +39,59 @@ def resume_point(cfg, output_dir: Path) -> str | None:
     that was preempted (a requeued cluster job lands in the folder it left)."""
     if cfg.get("ckpt_path") is not None or not cfg.get("auto_resume"):
         return cfg.get("ckpt_path")
-    try:
-        status = json.loads((output_dir / "metrics.json").read_text()).get("status")
-    except (OSError, ValueError):
-        return None
+    held = _held(output_dir)
     last = output_dir / "checkpoints" / "last.ckpt"
-    return "last" if status == "preempted" and last.is_file() else None
+    if held.get("status") != "preempted" or not last.is_file():
+        return None
+    if held.get("config_hash", config_hash(cfg)) != config_hash(cfg):
+        raise _other_run(held, cfg, "a preempted run", output_dir)
+    return "last"
+
+
+# settings that do not change a run's numbers: where it is written and logged, how it is
+# executed and resumed (threads only reorder float sums)
+NOT_HASHED = (
+    "paths", "logger", "callbacks", "threads", "ckpt_path", "auto_resume", "skip_finished",
+    "stop_after_epochs",
+)  # fmt: skip
 
 
 def config_hash(cfg) -> str:
-    """A digest of the run's resolved settings, ``skip_finished`` aside: one digest, one run."""
+    """A digest of the settings that make a run's numbers (all but ``NOT_HASHED`` and the
+    progress bar): one digest, one run, wherever and however it ran."""
     settings = OmegaConf.to_container(cfg, resolve=True)
-    settings.pop("skip_finished", None)
+    for key in NOT_HASHED:
+        settings.pop(key, None)
+    settings.get("trainer", {}).pop("enable_progress_bar", None)
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _held(output_dir: Path) -> dict:
+    try:
+        return json.loads((output_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _other_run(held: dict, cfg, what: str, output_dir: Path) -> ConfigError:
+    return ConfigError(
+        f"{output_dir} holds {what} of other settings (config_hash {held['config_hash']}, this "
+        f"run's {config_hash(cfg)}); not overwritten: give the sweep another hydra.sweep.dir "
+        "(a grid with values added or removed numbers its jobs anew), or remove that folder"
+    )
+
+
 def finished_objective(cfg, output_dir: Path) -> float | None:
     """With ``skip_finished``, the objective of the run already finished in ``output_dir`` when
-    it was this run (status ok, the same ``config_hash``); otherwise None: train."""
-    if not cfg.get("skip_finished"):
+    it was this run (status ok, the same ``config_hash``); None when there is none: train. A
+    finished run of other settings there is refused (ConfigError), not trained over."""
+    held = _held(output_dir) if cfg.get("skip_finished") else {}
+    if held.get("status") != "ok" or "config_hash" not in held:
         return None
-    try:
-        metrics = json.loads((output_dir / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
-    if metrics.get("status") != "ok" or metrics.get("config_hash") != config_hash(cfg):
-        return None
-    return float(metrics["objective"])
+    if held["config_hash"] != config_hash(cfg):
+        raise _other_run(held, cfg, "a finished run", output_dir)
+    return float(held["objective"])
 
 
 def resolve_checkpoint(ckpt_path: str | None, output_dir: Path) -> str | None:

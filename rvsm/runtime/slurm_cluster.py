@@ -306,13 +306,15 @@ def queued() -> list[str]:
     return queue.stdout.split() if queue.returncode == 0 else []
 
 
-def cancel_all(timeout: float = 60) -> None:
-    """Cancel every job of both partitions and wait until the queue is empty (or ``timeout``)."""
+def cancel_all(timeout: float = 60) -> list[str]:
+    """Cancel every job of both partitions and wait until the queue is empty (or ``timeout``);
+    the jobs still queued then."""
     _run("scancel", "--full", "--quiet", f"--partition={PARTITION},{HIGH_PARTITION}",
          check=False)  # fmt: skip
     deadline = time.monotonic() + timeout
-    while queued() and time.monotonic() < deadline:
+    while (left := queued()) and time.monotonic() < deadline:
         time.sleep(0.5)
+    return left
 
 
 def stop() -> None:
