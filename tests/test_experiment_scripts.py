@@ -10,7 +10,8 @@ from tests.helpers import ROOT
 
 
 def load(relative: str):
-    spec = importlib.util.spec_from_file_location(relative.replace("/", "_"), ROOT / relative)
+    path = ROOT / relative
+    spec = importlib.util.spec_from_file_location(f"experiment_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -29,7 +29,9 @@ from optuna._hypervolume import compute_hypervolume  # noqa: E402
 from rvsm.reporting.collect import collect  # noqa: E402
 from rvsm.runtime.io import atomic_open  # noqa: E402
 
-REFERENCE = (0.5, 0.0)  # (validation accuracy, validation FC sparsity): chance, no zeros
+# (validation accuracy, validation FC sparsity): chance, no zeros; conf/hydra/sweeper/pareto.yaml's
+# reference_point, which the search's own hypervolume.png uses
+REFERENCE = (0.5, 0.0)
 
 
 def hypervolume(points: list[tuple[float, float]]) -> float:
@@ -57,16 +59,16 @@ def front(points: list[tuple[float, float]]) -> list[int]:
 def search_runs(folder: Path) -> list[dict]:
     """The search's trials in order; a failed or diverged trial keeps its place, with no point."""
     done, other = collect(folder)
-    runs = sorted(done + other, key=lambda r: int(Path(r["dir"]).name))
+    runs = [(r, True) for r in done] + [(r, False) for r in other]
+    runs.sort(key=lambda pair: int(Path(pair[0]["dir"]).name))
     return [
         {
             "name": f"trial {Path(r['dir']).name}",
-            "point": (r["val/acc"], r["val/sparsity_fc"]) if r in done else None,
+            "point": (r["val/acc"], r["val/sparsity_fc"]) if ok else None,
             "test": (r.get("test/acc"), r.get("test/sparsity_fc")),
             "fit_s": r.get("time/fit_s") or 0.0,
-            "seed": 1,
         }
-        for r in runs
+        for r, ok in runs
     ]
 
 
@@ -164,7 +166,8 @@ def report(search: list[dict], grid: list[dict], data: str, out: Path) -> None:
         left.plot(
             [p[1] for p in best], [p[0] for p in best], "-" + style, color=line[0].get_color()
         )
-    left.set_ylim(min(fronts) - 0.01, 1.0)  # the fronts in view; runs far below are off it
+    # the fronts in view; runs far below are off it
+    left.set_ylim(min(fronts, default=REFERENCE[0] + 0.01) - 0.01, 1.0)
     left.set_xlabel("val/sparsity_fc")
     left.set_ylabel("val/acc")
     left.set_title("validation: all runs and each front", fontsize=9)
