@@ -215,8 +215,8 @@ def test_a_preempted_run_is_resumed_only_into_the_same_settings(tmp_path):
     (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
     write_json(tmp_path / "metrics.json", {"status": "preempted", "config_hash": config_hash(cfg)})
     assert resume_point(cfg, tmp_path) == "last"
-    # where it is written and how many threads it uses do not make it another run
-    moved = OmegaConf.merge(cfg, {"threads": 2, "paths": {"output_dir": "/b"}})
+    # where it is written and logged and how many threads it uses do not make it another run
+    moved = OmegaConf.merge(cfg, {"threads": 2, "paths": {"output_dir": "/b"}, "logger": {"w": 1}})
     assert resume_point(moved, tmp_path) == "last"
     other = OmegaConf.merge(cfg, {"seed": 2})
     with pytest.raises(ConfigError, match=rf"^{re.escape(str(tmp_path))} holds a preempted run of"):
