@@ -75,15 +75,12 @@ def test_a_sweep_run_again_with_skip_finished_keeps_its_finished_jobs_and_overwr
     first = run_cli([*base, "seed=1,2"], tmp_path, cache_dir)
     assert first.returncode == 0, first.stderr[-3000:]
     held = {n: (sweep / str(n) / "metrics.json").read_bytes() for n in (0, 1)}
-    # the same command plus the switch: both kept
-    again = run_cli([*base, "seed=1,2", "skip_finished=true"], tmp_path, cache_dir)
-    assert again.returncode == 0, again.stderr[-3000:]
-    for n in (0, 1):
-        assert f"rvsm: kept the finished run in {sweep / str(n)} " in again.stdout
-        assert (sweep / str(n) / "metrics.json").read_bytes() == held[n]
-    # job 1 now has seed 3: another run, and its folder holds seed 2's finished run: refused
-    other = run_cli([*base, "seed=1,3", "skip_finished=true"], tmp_path, cache_dir)
-    assert other.returncode == 2
-    (line,) = other.stderr.strip().splitlines()
+    # again with the switch, job 1 now seed 3: job 0 is the same run (kept, not trained), job 1
+    # another run, and its folder holds seed 2's finished run: refused, not trained over
+    again = run_cli([*base, "seed=1,3", "skip_finished=true"], tmp_path, cache_dir)
+    assert again.returncode == 2
+    assert again.stdout.count("rvsm: kept the finished run") == 1
+    assert f"rvsm: kept the finished run in {sweep / '0'} " in again.stdout
+    (line,) = again.stderr.strip().splitlines()
     assert f"{sweep / '1'} holds a finished run of other settings" in line
-    assert (sweep / "1" / "metrics.json").read_bytes() == held[1]
+    assert [(sweep / str(n) / "metrics.json").read_bytes() for n in (0, 1)] == [held[0], held[1]]
