@@ -36,23 +36,10 @@ from rvsm.methods.penalties import L0, L1, TL1, NoPenalty
 from rvsm.methods.rvsm import RVSM
 from rvsm.module import SparseModule
 from rvsm.nets import TremorCNN
+from rvsm.reporting.timing import interleaved
 
 BATCH, STEPS, REPEATS = 64, 60, 5
 PENALTIES = {"none": NoPenalty(), "l0": L0(1e-5), "tl1": TL1(1.8e-5, 0.01)}
-
-
-def interleaved(fns: dict, repeats: int = REPEATS, warmup: int = 1) -> dict[str, float]:
-    """Median seconds of each function, timed round-robin: one call of each per repeat."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def batches() -> DataLoader:
@@ -107,7 +94,7 @@ def plain_loop() -> None:
 
 def step_overhead() -> list[str]:
     fns = {name: (lambda p=p: lightning_fit(p)) for name, p in PENALTIES.items()}
-    t = interleaved({**fns, "plain": plain_loop})
+    t = interleaved({**fns, "plain": plain_loop}, REPEATS)
     base, plain = t["none"], t["plain"]
     rows = [f"| penalty none (baseline) | {1e3 * base / STEPS:.1f} ms | 1.00 | - |"]
     for name in ("l0", "tl1"):
@@ -361,7 +348,8 @@ def _ms(seconds: float) -> str:
 def gpu_steps() -> list[str]:
     if not torch.cuda.is_available():
         return ["No GPU on this machine: the GPU figure was not measured."]
-    t = interleaved({n: (lambda p=p: lightning_fit(p, "gpu")) for n, p in PENALTIES.items()})
+    fits = {n: (lambda p=p: lightning_fit(p, "gpu")) for n, p in PENALTIES.items()}
+    t = interleaved(fits, REPEATS)
     name = torch.cuda.get_device_name(0)
     return [f"{name}: {BATCH * STEPS / s:.0f} images/s with penalty {n}" for n, s in t.items()]
 

@@ -67,3 +67,61 @@ def test_grid_runs_reads_the_rvsm_rows_of_one_data_setting_in_the_grid_order(tmp
     ]
     assert runs[0]["point"] == (0.995, 0.7) and runs[0]["test"] == (0.99, 0.7)
     assert [r["seed"] for r in runs] == [1, 2, 1] and runs[0]["fit_s"] == 12.0
+
+
+latency = load("experiments/channels/latency.py")
+
+
+def _run(name: str, seed: int, acc: float, flops: float) -> dict:
+    return {
+        "run": name,
+        "method": "rvsm",
+        "main_knobs": ["penalty", "lam"],
+        "penalty": "group_l1",
+        "lam": 0.0075,
+        "split_layers": ["conv2", "conv3"],
+        "seed": seed,
+        "data": "mixed",
+        "severity": None,
+        "test/acc": acc,
+        "test/flops_fraction": flops,
+        **{f"test/channels_conv{i}": 4 * i for i in (1, 2, 3)},
+    }
+
+
+def test_latency_speed_ups_are_the_baselines_time_over_the_runs_and_targets_count_per_seed():
+    rows = [
+        _run("a/0", 1, 0.995, 0.25),  # meets all three targets at 2.5x
+        _run("a/1", 2, 0.985, 0.25),  # accuracy below 0.99
+        _run("a/2", 3, 0.992, 0.34),  # FLOPs above a third
+    ]
+    times = {
+        1: {"baseline": 6e-4, "a/0": 3e-4, "a/1": 4e-4, "a/2": 5e-4},
+        256: {"baseline": 0.05, "a/0": 0.02, "a/1": 0.02, "a/2": 0.01},
+    }
+    text = latency.report(rows, times, latency.Path("base.pt"))
+    for row in rows:
+        for batch in (1, 256):
+            assert row[f"speedup_{batch}"] == times[batch]["baseline"] / times[batch][row["run"]]
+    assert "| 0.9950 | 4/8/12 | 0.250 | 300 us | 2.00 | 20.00 ms | 2.50 |" in text
+    assert "| group_l1 |" not in text  # the setting is one label, not a column per knob
+    assert "rvsm, penalty group_l1, lam 0.0075, layers conv2,conv3 | 3 |" in text
+    assert text.rstrip().endswith("| 1 of 3 |")
+    speedups = [2.5, 2.5, 5.0]
+    mean, std = sum(speedups) / 3, (sum((s - 10 / 3) ** 2 for s in speedups) / 2) ** 0.5
+    assert f"| {mean:.2f} +- {std:.2f} | 1 of 3 |" in text
+
+
+def test_latency_times_every_exported_run_found_beside_its_metrics(tmp_path):
+    net = latency.torch.jit.trace(latency.torch.nn.Conv2d(1, 2, 3), latency.torch.zeros(1, 1, 8, 8))
+    for name, with_metrics in (("x/0", True), ("x/1", False), ("y/0", True)):
+        folder = tmp_path / name
+        folder.mkdir(parents=True)
+        latency.torch.jit.save(net, str(folder / "model.pt"))
+        if with_metrics:
+            (folder / "metrics.json").write_text('{"seed": 1}')
+    found = latency.runs(tmp_path)
+    assert [m["run"] for m in found] == ["x/0", "y/0"]
+    times = latency.time_all({m["run"]: m["model"] for m in found}, (8, 8))
+    assert set(times) == {1, 256}
+    assert all(set(t) == {"x/0", "y/0"} and min(t.values()) > 0 for t in times.values())

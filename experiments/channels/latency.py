@@ -1,0 +1,166 @@
+"""Latency of the record's exported networks, against the exported default network.
+
+    .venv/bin/python experiments/channels/latency.py logs/channels \
+        --baseline logs/channels/default/default_model/model.pt
+
+Every ``model.pt`` under the folder (``python -m rvsm.export`` writes it into its run folder,
+beside ``metrics.json``) is timed on random images at batch 1 and 256, interleaved with the
+baseline (the exported default network: ``make train``'s setting, its FC layer stored as values
+and a bit mask) in every repeat; each time is the median of the repeats, each ratio is against
+the baseline's median in the same repeats. Writes ``experiments/channels/latency.md``: a row per
+run, each setting's mean +- sample std over seeds, and on how many seeds the targets of the
+record hold (test accuracy >= 0.99, at most a third of the dense FLOPs, at most half the
+baseline's time at batch 256).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from rvsm.reporting.settings import data_label, knob_text
+from rvsm.reporting.timing import interleaved
+from rvsm.runtime.io import atomic_open
+
+BATCHES = ((1, 201), (256, 21))  # batch size, interleaved repeats
+TARGET_ACC, TARGET_FLOPS, TARGET_SPEEDUP = 0.99, 1 / 3, 2.0
+OUT = Path(__file__).with_name("latency.md")
+BASELINE = "baseline"
+
+
+def setting_label(m: dict) -> str:
+    """A run's setting in a few words: method, its main knobs, the split layers."""
+    knobs = [f"{k} {knob_text(m.get(k))}" for k in m.get("main_knobs", []) if k != "method"]
+    layers = knob_text(m.get("split_layers"))
+    return ", ".join([str(m.get("method")), *knobs] + ([f"layers {layers}"] if layers else []))
+
+
+def channels(m: dict) -> str:
+    return "/".join(str(m.get(f"test/channels_conv{i}", "-")) for i in (1, 2, 3))
+
+
+def runs(root: Path) -> list[dict]:
+    """Each exported run under ``root``: its metrics and model file, in folder order."""
+    found = []
+    for model in sorted(root.rglob("model.pt")):
+        metrics = model.parent / "metrics.json"
+        if metrics.is_file():
+            m = json.loads(metrics.read_text())
+            found.append({**m, "model": model, "run": str(model.parent.relative_to(root))})
+    return found
+
+
+def time_all(files: dict[str, Path], image_size: tuple[int, int]) -> dict[int, dict[str, float]]:
+    """Median seconds per forward pass of each TorchScript file, per batch size, all files
+    interleaved in every repeat."""
+    nets = {name: torch.jit.load(str(path)).eval() for name, path in files.items()}
+    out = {}
+    for batch, repeats in BATCHES:
+        x = torch.rand(batch, 1, *image_size, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            fns = {name: (lambda net=net, x=x: net(x)) for name, net in nets.items()}
+            out[batch] = interleaved(fns, repeats)
+    return out
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} us"
+
+
+def _pm(values: list[float], digits: int) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} +- {statistics.stdev(values):.{digits}f}"
+
+
+def meets(m: dict) -> bool:
+    return (
+        m["test/acc"] >= TARGET_ACC
+        and m["test/flops_fraction"] <= TARGET_FLOPS
+        and m["speedup_256"] >= TARGET_SPEEDUP
+    )
+
+
+def report(rows: list[dict], times: dict[int, dict[str, float]], baseline: Path) -> str:
+    """The page: per-run rows, then per-setting means and the targets' count. ``times`` holds
+    each run's median under its ``run`` name and the baseline's under ``BASELINE``."""
+    base = {batch: times[batch][BASELINE] for batch, _ in BATCHES}
+    for m in rows:
+        for batch, _ in BATCHES:
+            m[f"time_{batch}"] = times[batch][m["run"]]
+            m[f"speedup_{batch}"] = base[batch] / m[f"time_{batch}"]
+    lines = [
+        "# Latency of the exported networks (experiments/channels)",
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
+        f"{torch.__version__} with {torch.get_num_threads()} threads; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Regenerate with the command in "
+        "experiments/channels/README.md. Each time is the median of interleaved repeats "
+        f"({', '.join(f'{r} at batch {b}' for b, r in BATCHES)}); speed-up = the baseline's "
+        "time in the same repeats / the run's.",
+        "",
+        f"Baseline: `{baseline}` (the exported default network, `make train`'s setting): "
+        f"{_ms(base[1])} at batch 1, {_ms(base[256])} at batch 256.",
+        "",
+        "| data | setting | seed | test acc | channels conv1/2/3 | FLOPs / dense | batch 1 | "
+        "speed-up | batch 256 | speed-up |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for m in rows:
+        lines.append(
+            f"| {data_label(m)} | {setting_label(m)} | {m.get('seed')} | {m['test/acc']:.4f} | "
+            f"{channels(m)} | {m['test/flops_fraction']:.3f} | {_ms(m['time_1'])} | "
+            f"{m['speedup_1']:.2f} | {_ms(m['time_256'])} | {m['speedup_256']:.2f} |"
+        )
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for m in rows:
+        groups.setdefault((data_label(m), setting_label(m)), []).append(m)
+    lines += [
+        "",
+        "Mean +- sample std over seeds; the last column counts the seeds on which test accuracy "
+        f">= {TARGET_ACC}, FLOPs <= 1/3 of dense and speed-up >= {TARGET_SPEEDUP:g} at batch 256 "
+        "all hold.",
+        "",
+        "| data | setting | seeds | test acc | FLOPs / dense | speed-up batch 1 | "
+        "speed-up batch 256 | targets met |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for (data, setting), group in groups.items():
+        lines.append(
+            f"| {data} | {setting} | {len(group)} | {_pm([m['test/acc'] for m in group], 4)} | "
+            f"{_pm([m['test/flops_fraction'] for m in group], 3)} | "
+            f"{_pm([m['speedup_1'] for m in group], 2)} | "
+            f"{_pm([m['speedup_256'] for m in group], 2)} | "
+            f"{sum(map(meets, group))} of {len(group)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("root", type=Path, help="folder holding the exported runs")
+    parser.add_argument("--baseline", type=Path, required=True, help="the exported default")
+    parser.add_argument("--size", type=int, nargs=2, default=(64, 128), metavar=("H", "W"))
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    if not args.baseline.is_file():
+        parser.error(f"--baseline: no file {args.baseline}")
+    rows = [m for m in runs(args.root) if m["model"].resolve() != args.baseline.resolve()]
+    if not rows:
+        parser.error(f"no model.pt beside a metrics.json under {args.root}")
+    files = {BASELINE: args.baseline, **{m["run"]: m["model"] for m in rows}}
+    text = report(rows, time_all(files, tuple(args.size)), args.baseline)
+    with atomic_open(args.out, "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
