@@ -76,8 +76,9 @@ def _run(name: str, seed: int, acc: float, flops: float) -> dict:
     return {
         "run": name,
         "method": "rvsm",
-        "main_knobs": ["penalty", "lam"],
+        "main_knobs": ["penalty", "lam", "a"],  # a knob of another penalty: None, not shown
         "penalty": "group_l1",
+        "a": None,
         "lam": 0.0075,
         "split_layers": ["conv2", "conv3"],
         "seed": seed,

@@ -37,13 +37,17 @@ BASELINE = "baseline"
 
 def setting_label(m: dict) -> str:
     """A run's setting in a few words: method, its main knobs, the split layers."""
-    knobs = [f"{k} {knob_text(m.get(k))}" for k in m.get("main_knobs", []) if k != "method"]
+    knobs = [
+        f"{k} {knob_text(m[k])}"
+        for k in m.get("main_knobs", [])
+        if k != "method" and m.get(k) is not None
+    ]
     layers = knob_text(m.get("split_layers"))
     return ", ".join([str(m.get("method")), *knobs] + ([f"layers {layers}"] if layers else []))
 
 
 def channels(m: dict) -> str:
-    return "/".join(str(m.get(f"test/channels_conv{i}", "-")) for i in (1, 2, 3))
+    return "/".join(f"{m[f'test/channels_conv{i}']:.0f}" for i in (1, 2, 3))
 
 
 def runs(root: Path) -> list[dict]:
