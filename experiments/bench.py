@@ -36,6 +36,7 @@ from rvsm.methods.penalties import L0, L1, TL1, NoPenalty
 from rvsm.methods.rvsm import RVSM
 from rvsm.module import SparseModule
 from rvsm.nets import TremorCNN
+from rvsm.reporting.timing import duration_text as _ms
 from rvsm.reporting.timing import interleaved
 
 BATCH, STEPS, REPEATS = 64, 60, 5
@@ -340,10 +341,6 @@ def inference_latency() -> list[str]:
         "convolutions dominate); its gain is the smaller file. The channel-pruned network is a",
         "smaller dense CNN: its convolutions shrink with the product of adjacent widths.",
     ]
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} us"
 
 
 def gpu_steps() -> list[str]:

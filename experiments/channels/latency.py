@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from rvsm.reporting.settings import data_label, knob_text
+from rvsm.reporting.timing import duration_text as _ms
 from rvsm.reporting.timing import interleaved
 from rvsm.runtime.io import atomic_open
 
@@ -42,8 +43,8 @@ def setting_label(m: dict) -> str:
         for k in m.get("main_knobs", [])
         if k != "method" and m.get(k) is not None
     ]
-    layers = knob_text(m.get("split_layers"))
-    return ", ".join([str(m.get("method")), *knobs] + ([f"layers {layers}"] if layers else []))
+    layers = [f"layers {knob_text(m['split_layers'])}"] if m.get("split_layers") else []
+    return ", ".join([str(m.get("method")), *knobs, *layers])
 
 
 def channels(m: dict) -> str:
@@ -72,10 +73,6 @@ def time_all(files: dict[str, Path], image_size: tuple[int, int]) -> dict[int, d
             fns = {name: (lambda net=net, x=x: net(x)) for name, net in nets.items()}
             out[batch] = interleaved(fns, repeats)
     return out
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} us"
 
 
 def _pm(values: list[float], digits: int) -> str:

@@ -22,3 +22,8 @@ def interleaved(
             fn()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def duration_text(seconds: float) -> str:
+    """A measured time as tables show it: milliseconds from 1 ms up, microseconds below."""
+    return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} us"
