@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from rvsm.module import DivergedError
 from rvsm.reporting.summary import summary_line
 from rvsm.runtime.build import build
-from rvsm.runtime.callbacks import StageTimer, StopAfterEpochs
+from rvsm.runtime.callbacks import HoldAtStep, StageTimer, StopAfterEpochs
 from rvsm.runtime.checkpointing import (
     config_hash,
     finished_objective,
@@ -132,6 +132,11 @@ def train(cfg: DictConfig) -> float:
         callbacks = instantiate_all(cfg.get("callbacks"))
         if cfg.get("stop_after_epochs"):
             callbacks.append(StopAfterEpochs(cfg.stop_after_epochs))
+        if cfg.hold.step is not None:
+            marker = str(output_dir / "held")
+            callbacks.append(
+                HoldAtStep(cfg.hold.step, cfg.hold.release, marker, cfg.hold.timeout_s)
+            )
         timer = StageTimer()
         callbacks.append(timer)
         trainer = _make_trainer(cfg, loggers, callbacks)

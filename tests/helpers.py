@@ -65,9 +65,12 @@ def run_cli(
     )
 
 
-def start(args: list[str], cwd: Path, cache_dir: Path, log: Path) -> subprocess.Popen:
-    """Start ``python -m rvsm.train args`` in the background, its output going to ``log``."""
-    env = {**os.environ, "RVSM_CACHE_DIR": str(cache_dir), "WANDB_MODE": "offline"}
+def start(
+    args: list[str], cwd: Path, cache_dir: Path, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """Start ``python -m rvsm.train args`` in the background, its output going to ``log``
+    (``env`` added to the environment)."""
+    env = {**os.environ, "RVSM_CACHE_DIR": str(cache_dir), "WANDB_MODE": "offline", **(env or {})}
     with open(log, "w") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "rvsm.train", *args], cwd=cwd, env=env, stdout=out, stderr=out
@@ -113,10 +116,13 @@ def assert_same_numbers(a: dict, b: dict) -> None:
     assert a["status"] == b["status"] == "ok" and a["epochs"] == b["epochs"] == 3
 
 
-def wait_for(path: Path, proc: subprocess.Popen, seconds: float = 180) -> None:
-    """Until ``path`` exists, ``proc`` ends or ``seconds`` pass."""
+def wait_for(path: Path, proc: subprocess.Popen, seconds: float = 300) -> None:
+    """Until ``path`` exists; fails if ``proc`` ends first or ``seconds`` pass (a limit for a
+    broken run, not a measure of speed: the event is what the test waits for)."""
     deadline = time.monotonic() + seconds
-    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+    while not path.exists():
+        assert proc.poll() is None, f"the process ended (exit {proc.returncode}) before {path}"
+        assert time.monotonic() < deadline, f"no {path} after {seconds} s"
         time.sleep(0.01)
 
 

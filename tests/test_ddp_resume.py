@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow  # the real command line, three 2-process runs
 # 3 deterministic epochs of 200 images, 100 a rank, 4 batches a rank an epoch
 RUN = [*TINY_DATA, "data.n_pairs={train:100,val:32,test:32}", "trainer.max_epochs=3"]
 RUN += ["trainer.deterministic=true", "trainer=ddp_sim"]
-SHARE = 100
+SHARE, BATCH = 100, 32
 
 
 def children(pid: int) -> list[int]:
@@ -48,9 +48,10 @@ def test_ddp_run_preempted_mid_epoch_resumes_every_rank_to_the_uninterrupted_num
     run_dir = workdir / "preempted"
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     args = [*RUN, f"hydra.run.dir={run_dir}"]
-    proc = start(args, workdir, cache_dir, workdir / "preempted.log")
+    # both ranks held before the second batch of the second epoch (4 batches a rank an epoch)
+    proc = start([*args, "hold.step=5"], workdir, cache_dir, workdir / "preempted.log")
     try:
-        wait_for(ckpt, proc, seconds=300)  # the end of the first epoch
+        wait_for(run_dir / "held", proc)
         ranks = [proc.pid, *children(proc.pid)]
         assert len(ranks) == 2, "rank 1 is not running"
         for pid in ranks:  # as SLURM signals every task of a job
@@ -62,6 +63,7 @@ def test_ddp_run_preempted_mid_epoch_resumes_every_rank_to_the_uninterrupted_num
     assert "rvsm: preempted by SIGTERM in epoch" in out
     epoch, position = sampler_position(ckpt)
     assert epoch == 1 and 0 < position < SHARE, f"not checkpointed mid-epoch ({epoch}, {position})"
+    assert position == 2 * BATCH  # the batch held before is trained: 2 batches of 32 a rank
     assert metrics_of(run_dir)["status"] == "preempted"
 
     resumed = run_cli(args, workdir, cache_dir, timeout=400)

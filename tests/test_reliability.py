@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -25,10 +25,12 @@ from tests.helpers import (
 
 pytestmark = pytest.mark.slow  # every test here runs the real command lines
 
-# Deterministic CPU runs of 3 epochs; 600 training pairs make an epoch long enough to kill.
-TRAIN_IMAGES = 1200
-RUN = [*TINY_DATA, "data.n_pairs={train:600,val:32,test:32}", "trainer.max_epochs=3"]
+# Deterministic CPU runs of 3 epochs of 6 batches (192 images). A run is acted on while it is
+# held before a known step (hold.step, <run folder>/held), whatever the machine's speed.
+TRAIN_IMAGES, BATCH = 192, 32
+RUN = [*TINY_DATA, "data.n_pairs={train:96,val:32,test:32}", "trainer.max_epochs=3"]
 RUN += ["trainer.deterministic=true"]
+IN_EPOCH_2 = 6 + 3  # held before the fourth batch of the second epoch (batch 3, 0-based)
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +75,10 @@ def test_clean_stop_then_resume_equals_uninterrupted_run(workdir, cache, uninter
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(workdir, cache, uninterrupted):
     run_dir = workdir / "killed"
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    proc = start([*RUN, f"hydra.run.dir={run_dir}"], workdir, cache, workdir / "killed.log")
+    args = [*RUN, f"hold.step={IN_EPOCH_2}", f"hydra.run.dir={run_dir}"]
+    proc = start(args, workdir, cache, workdir / "killed.log")
     try:
-        wait_for(ckpt, proc)
-        time.sleep(0.1)  # a few batches into the second epoch
+        wait_for(run_dir / "held", proc)  # three batches into the second epoch
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=60)
@@ -93,20 +95,20 @@ def test_sigterm_mid_epoch_checkpoints_exits_75_and_the_requeued_job_resumes_at_
 ):
     run_dir = workdir / "preempted"
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    args = [*RUN, "logger=wandb", f"hydra.run.dir={run_dir}"]
+    args = [*RUN, "logger=wandb", f"hold.step={IN_EPOCH_2}", f"hydra.run.dir={run_dir}"]
     proc = start(args, workdir, cache, workdir / "preempted.log")
     try:
-        wait_for(ckpt, proc)  # the end of the first epoch
-        time.sleep(0.1)  # a few batches into the second
+        wait_for(run_dir / "held", proc)  # three batches into the second epoch
         proc.send_signal(signal.SIGTERM)
     finally:
         proc.wait(timeout=120)
     out = (workdir / "preempted.log").read_text()
     assert proc.returncode == PREEMPTED_EXIT, out[-3000:]
-    assert "rvsm: preempted by SIGTERM in epoch 1, after batch" in out
+    # the batch it was held before is trained, then the checkpoint is written
+    assert "rvsm: preempted by SIGTERM in epoch 1, after batch 3" in out
     assert f"hydra.run.dir={run_dir} ckpt_path=last" in out
     epoch, position = sampler_position(ckpt)
-    assert epoch == 1 and 0 < position < TRAIN_IMAGES, "not checkpointed mid-epoch"
+    assert (epoch, position) == (1, 4 * BATCH), "not checkpointed after that batch"
     assert metrics_of(run_dir)["status"] == "preempted"
 
     # a requeued job runs the same command in the same folder: it resumes by itself
@@ -124,16 +126,17 @@ def test_sigkill_after_a_time_based_checkpoint_resumes_mid_epoch_to_the_same_num
     run_dir = workdir / "killed_mid_epoch"
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     every_batch = "callbacks.mid_epoch_checkpoint.train_time_interval=0"
-    proc = start([*RUN, every_batch, f"hydra.run.dir={run_dir}"], workdir, cache, workdir / "k.log")
+    args = [*RUN, every_batch, f"hold.step={IN_EPOCH_2}", f"hydra.run.dir={run_dir}"]
+    proc = start(args, workdir, cache, workdir / "k.log")
     try:
-        wait_for(ckpt, proc)
-        time.sleep(0.3)
+        wait_for(run_dir / "held", proc)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     epoch, position = sampler_position(ckpt)
     assert 0 < position < TRAIN_IMAGES, f"last checkpoint at an epoch end ({epoch}, {position})"
+    assert (epoch, position) == (1, 3 * BATCH)  # after the last batch trained before the hold
     resumed = run_cli([*RUN, "ckpt_path=last", f"hydra.run.dir={run_dir}"], workdir, cache)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_numbers(uninterrupted, metrics_of(run_dir))
@@ -158,14 +161,17 @@ def test_divergence_stops_with_status_and_keeps_last_good_checkpoint(workdir, ca
     assert metrics["status"] == "diverged" and metrics["error"] in last
 
 
-def test_huge_learning_rate_in_a_multirun_gives_finite_objective_and_other_jobs_finish(
-    workdir, cache
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]],
+                         ids=["basic", "joblib"])  # fmt: skip
+def test_huge_learning_rate_in_a_multirun_gives_finite_objective_other_jobs_finish_sweep_fails(
+    workdir, cache, launcher
 ):
-    sweep_dir = workdir / "sweep"
+    sweep_dir = workdir / f"sweep_{len(launcher)}"
     result = run_cli(
         [
             "-m",
             *TINY_DATA,
+            *launcher,
             "model.optimizer.lr=1e-3,1e30",
             f"hydra.sweep.dir={sweep_dir}",
             "hydra.sweep.subdir=${hydra.job.num}",
@@ -173,14 +179,50 @@ def test_huge_learning_rate_in_a_multirun_gives_finite_objective_and_other_jobs_
         workdir,
         cache,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     ok, diverged = metrics_of(sweep_dir / "0"), metrics_of(sweep_dir / "1")
     assert ok["status"] == "ok" and 0.0 <= ok["test/acc"] <= 1.0
     assert diverged["status"] == "diverged" and "train/loss is nan" in diverged["error"]
     assert diverged["objective"] == 0.0 and ok["objective"] == ok["test/acc"]  # sweeper's value
     assert "rvsm: error: run diverged" in result.stderr
+    # the multirun names the job that did not finish and fails; no traceback
+    assert result.returncode == 1, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert lines[-2].startswith(f"rvsm: error: job 1 ({sweep_dir / '1'}) diverged: train/loss is")
+    assert lines[-1] == "rvsm: 1 of 2 jobs did not finish"
+    assert "Traceback" not in result.stderr
     report = run_cli([str(sweep_dir)], workdir, cache, module="rvsm.report")
     assert report.returncode == 0 and "| 1 | diverged | train/loss is nan" in report.stdout
+
+
+def test_a_joblib_job_killed_by_sigkill_fails_alone_and_the_others_finish(workdir, cache):
+    sweep_dir, release = workdir / "killed_sweep", workdir / "release_killed_sweep"
+    # both jobs held before their second step until ``release`` exists
+    hold = ["hold.step=1", f"hold.release={release}"]
+    args = ["-m", *TINY_DATA, "seed=1,2", *hold, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    log = workdir / "killed_sweep.log"
+    proc = start([*args, f"hydra.sweep.dir={sweep_dir}"], workdir, cache, log)
+    try:
+        for n in (0, 1):
+            wait_for(sweep_dir / str(n) / "held", proc)
+        victim = int((sweep_dir / "0" / "held").read_text())
+        os.kill(victim, signal.SIGKILL)  # as the out-of-memory killer would
+        release.touch()
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = log.read_text()
+    assert proc.returncode == 1, out[-3000:]
+    killed, survivor = metrics_of(sweep_dir / "0"), metrics_of(sweep_dir / "1")
+    assert survivor["status"] == "ok" and survivor["epochs"] == 1 and survivor["seed"] == 2
+    assert killed["status"] == "failed"
+    assert killed["error"] == "its process ended (killed by SIGKILL) without a result"
+    assert (
+        f"rvsm: error: job 0 ({sweep_dir / '0'}) failed: its process ended (killed by SIGKILL)"
+        in out
+    )
+    assert "rvsm: 1 of 2 jobs did not finish" in out
+    assert "Traceback" not in out
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import optuna
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
-from tests.helpers import TINY_DATA, run_cli, start
+from tests.helpers import TINY_DATA, run_cli, start, wait_for
 
 SEARCH = ["-m", "hparams_search=pareto_rvsm", *TINY_DATA, "hydra.sweeper.seed=7"]
 # each searched key and the metrics.json key its method records it under
@@ -168,24 +168,24 @@ def test_diverging_trials_are_failed_and_the_search_goes_on(tmp_path, cache_dir)
 
 
 def test_trial_of_a_killed_search_is_failed_and_run_again(tmp_path, cache_dir):
-    sweep_dir = tmp_path / "search"
+    sweep_dir, release = tmp_path / "search", tmp_path / "release"
     args = [
         *SEARCH,
-        "data.n_pairs={train:600,val:32,test:32}",  # an epoch long enough to be killed in
         "hydra.sweeper.n_trials=2",
         "hydra.sweeper.heartbeat.interval_s=0.5",
         "hydra.sweeper.heartbeat.grace_s=2",
+        # each trial's run is held before its second step until ``release`` exists
+        "hold.step=1",
+        f"hold.release={release}",
         f"hydra.sweep.dir={sweep_dir}",
     ]
     search = start(args, tmp_path, cache_dir, tmp_path / "killed.log")
     try:
-        deadline = time.monotonic() + 240
-        while not (sweep_dir / "0" / ".hydra").is_dir():  # trial 0's job has started
-            assert search.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
+        wait_for(sweep_dir / "0" / "held", search)  # trial 0 is training
     finally:
         os.kill(search.pid, signal.SIGKILL)
         search.wait(timeout=60)
+    release.touch()
     (killed,) = load_study(sweep_dir).trials
     assert killed.state == TrialState.RUNNING  # what a dead sweeper leaves behind
     time.sleep(2.5)  # past the grace period

@@ -1,28 +1,51 @@
 """The shared data cache with real processes: jobs started together on a cold cache, and a lock
-left by a generator killed with SIGKILL."""
+left by a generator killed with SIGKILL. The generating job is held while it holds the lock
+(``RVSM_HOLD_GENERATION``), so the other job meets the lock on any machine, however fast."""
 
 from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
-from tests.helpers import TINY_DATA, run_cli, start
+from rvsm.data.cache import HOLD_VARIABLE
+from tests.helpers import TINY_DATA, run_cli, start, wait_for
 
 pytestmark = pytest.mark.slow  # every test here runs the real command lines
 
-# enough pairs that generating takes seconds, so jobs started together overlap; training is tiny
-SLOW_DATA = [*TINY_DATA, "data.n_pairs={train:1500,val:16,test:16}"]
-SLOW_DATA += ["+trainer.limit_train_batches=2"]
+DATA = [*TINY_DATA, "+trainer.limit_train_batches=2"]
+
+
+def wait_for_text(log: Path, text: str, proc, seconds: float = 300) -> None:
+    """Until ``log`` holds ``text``; fails if ``proc`` ends first or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while text not in log.read_text():
+        assert proc.poll() is None, f"ended before printing {text!r}: {log.read_text()[-2000:]}"
+        assert time.monotonic() < deadline, f"no {text!r} in {log} after {seconds} s"
+        time.sleep(0.05)
 
 
 def test_two_jobs_on_a_cold_cache_generate_the_data_once_and_both_finish(tmp_path):
-    cache_dir = tmp_path / "cache"
+    cache_dir, release = tmp_path / "cache", tmp_path / "release"
+    hold = {HOLD_VARIABLE: str(release)}
     runs = [(f"hydra.run.dir={tmp_path / name}", tmp_path / f"{name}.log") for name in "ab"]
-    procs = [start([*SLOW_DATA, run], tmp_path, cache_dir, log) for run, log in runs]
-    for proc in procs:
-        proc.wait(timeout=300)
+    (a_dir, a_log), (b_dir, b_log) = runs
+    first = start([*DATA, a_dir], tmp_path, cache_dir, a_log, env=hold)
+    procs = [first]
+    try:
+        wait_for(Path(f"{release}.held"), first)  # a holds the lock, about to generate
+        second = start([*DATA, b_dir], tmp_path, cache_dir, b_log, env=hold)
+        procs.append(second)
+        wait_for_text(b_log, "another job is generating this data set", second)
+        release.touch()
+        for proc in procs:
+            proc.wait(timeout=300)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
     logs = [log.read_text() for _, log in runs]
     assert [p.returncode for p in procs] == [0, 0], logs
     assert sum(log.count("generated") for log in logs) == 1
@@ -31,14 +54,13 @@ def test_two_jobs_on_a_cold_cache_generate_the_data_once_and_both_finish(tmp_pat
 
 
 def test_a_lock_left_by_a_sigkilled_generator_does_not_block_the_next_job(tmp_path):
-    cache_dir = tmp_path / "cache"
-    args = [*SLOW_DATA, f"hydra.run.dir={tmp_path / 'run'}"]
-    proc = start(args, tmp_path, cache_dir, tmp_path / "killed.log")
+    cache_dir, release = tmp_path / "cache", tmp_path / "release"
+    args = [*DATA, f"hydra.run.dir={tmp_path / 'run'}"]
+    proc = start(
+        args, tmp_path, cache_dir, tmp_path / "killed.log", env={HOLD_VARIABLE: str(release)}
+    )
     try:
-        deadline = time.monotonic() + 120
-        while not list(cache_dir.glob("*.lock")) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.5)  # generating now
+        wait_for(Path(f"{release}.held"), proc)  # generating, the lock taken
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=60)

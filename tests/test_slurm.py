@@ -34,10 +34,11 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]  # slow too: ARGS="-m 'not sl
 
 # one thread a job: TINY_DATA's threads=1
 SLURM = ["-m", "hydra/launcher=slurm", f"hydra.launcher.partition={PARTITION}"]
-# 3 deterministic epochs of 300 pairs (about 15 s each here): long enough to preempt mid-epoch
-RUN = [*TINY_DATA, "data.n_pairs={train:300,val:32,test:32}", "trainer.max_epochs=3"]
+# 3 deterministic epochs of 6 batches; a run is acted on while held before a known step
+# (hold.step: <run folder>/held is written then), so no test depends on the machine's speed
+RUN = [*TINY_DATA, "data.n_pairs={train:96,val:32,test:32}", "trainer.max_epochs=3"]
 RUN += ["trainer.deterministic=true"]
-TRAIN_IMAGES = 600
+TRAIN_IMAGES = 192
 
 
 def cluster_cli(command: str) -> subprocess.CompletedProcess:
@@ -223,10 +224,11 @@ def test_preempted_mid_epoch_by_a_higher_partition_requeues_and_ends_as_an_unint
     sweep = workdir / "preempted"
     run_dir, log = sweep / "0", workdir / "preempted.log"
     # the job takes both CPUs of the node, so a one-CPU job of the higher partition preempts it
-    args = [*SLURM, *RUN, "hydra.launcher.cpus_per_task=2", "logger=wandb"]
+    # held before the third batch of the second epoch until the preemption signal comes
+    args = [*SLURM, *RUN, "hydra.launcher.cpus_per_task=2", "logger=wandb", "hold.step=8"]
     proc = start([*args, f"hydra.sweep.dir={sweep}"], workdir, cache, log)
     try:
-        wait_for(run_dir / "checkpoints" / "last.ckpt", proc, 300)  # the end of the first epoch
+        wait_for(run_dir / "held", proc)
         high = subprocess.run(
             ["sbatch", "--parsable", f"--partition={HIGH_PARTITION}", "-c1", "--wrap=sleep 1"]
             + [f"--output={workdir / 'high.out'}"],
@@ -246,9 +248,8 @@ def test_preempted_mid_epoch_by_a_higher_partition_requeues_and_ends_as_an_unint
     assert restarts(job) == 1
     out = job_log(sweep)
     assert "Caught signal SIGUSR2 on" in out and "this job is preempted" in out
-    # mid-epoch: 19 batches an epoch, the signal reaches the job about a second after sbatch
-    preempted = re.search(r"rvsm: preempted by SIGUSR2 in epoch ([12]), after batch (\d+)", out)
-    assert preempted and int(preempted.group(2)) < 18, "not preempted mid-epoch"
+    # mid-epoch: the batch it was held before is trained, then the checkpoint is written
+    assert "rvsm: preempted by SIGUSR2 in epoch 1, after batch 2" in out, "not preempted there"
     assert "Restored all states from the checkpoint" in out
     epoch, position = sampler_position(run_dir / "checkpoints" / "last.ckpt")
     assert (epoch, position) == (2, TRAIN_IMAGES)  # the last epoch's end
@@ -262,16 +263,10 @@ def test_time_limit_signals_before_the_limit_then_the_job_is_requeued_and_finish
 ):
     sweep = workdir / "time_limit"
     # a one-minute limit: slurmctld checks limits every 30 s, so SIGUSR2 comes 20 to 50 s before
-    # the limit, 10 to 40 s into the run; the run (100 epochs of 900 pairs, about 12 s start-up
-    # and over a minute of training on a quiet machine, where 15 short epochs ended before the
-    # signal) outlasts the limit, so it is signalled at least once
-    limit = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=20"]
-    long_run = [*RUN, "trainer.max_epochs=100", "data.n_pairs={train:900,val:32,test:32}"]
+    # the limit; the run is held before its second step until a signal comes
+    limit = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=20", "hold.step=1"]
     result = run_cli(
-        [*SLURM, *long_run, *limit, f"hydra.sweep.dir={sweep}"],
-        workdir,
-        workdir / "cache",
-        timeout=600,
+        [*SLURM, *RUN, *limit, f"hydra.sweep.dir={sweep}"], workdir, workdir / "cache", timeout=600
     )
     assert result.returncode == 0, result.stderr[-3000:]
     (job,) = job_ids(sweep)
@@ -280,24 +275,26 @@ def test_time_limit_signals_before_the_limit_then_the_job_is_requeued_and_finish
     assert "this job is timed-out" in out and "Requeued job" in out
     assert re.search(r"rvsm: preempted by SIGUSR2 in epoch \d+, after batch \d+", out)
     metrics = metrics_of(sweep / "0")
-    assert metrics["status"] == "ok" and metrics["epochs"] == 100 and 0 <= metrics["test/acc"] <= 1
+    assert metrics["status"] == "ok" and metrics["epochs"] == 3 and 0 <= metrics["test/acc"] <= 1
 
 
 def test_a_job_crashed_and_a_job_diverged_are_recorded_the_others_finish_and_the_sweep_fails(
     cluster, workdir
 ):
-    sweep, log = workdir / "failing", workdir / "failing.log"
+    sweep, log, release = workdir / "failing", workdir / "failing.log", workdir / "release"
     lrs = "model.optimizer.lr=1e-3,1e30,2e-3"  # job 1 diverges
-    # 20 epochs (about 40 s on a quiet machine): job 0 still runs when the signal comes
-    args = [*SLURM, *RUN, "trainer.max_epochs=20", lrs, f"hydra.sweep.dir={sweep}"]
+    # every job held before its third step until ``release`` exists: job 0 is crashed there
+    hold = ["hold.step=2", f"hold.release={release}"]
+    args = [*SLURM, *RUN, *hold, lrs, f"hydra.sweep.dir={sweep}"]
     began = time.monotonic()
     proc = start(args, workdir, workdir / "cache", log)
     try:
-        wait_for(sweep / "0" / ".hydra", proc, 300)
+        wait_for(sweep / "0" / "held", proc)
         (array,) = {j.split("_")[0] for j in job_ids(sweep)}
         # job 0 crashes: SIGSEGV (11) to its processes, no result written (scancel's KILL would be
         # a cancellation: SIGTERM first, which a run survives)
         crash(f"{array}_0")
+        release.touch()
         proc.wait(timeout=300)
     finally:
         if proc.poll() is None:

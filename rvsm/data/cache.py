@@ -6,6 +6,8 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +24,20 @@ log = logging.getLogger(__name__)
 # 4: the shaky twin's box fit is capped per axis (synth.FIT_MAX_SCALE).
 FORMAT_VERSION = 4
 ARRAYS = ("images", "labels", "pair_id", "split")
+# debugging: a job that is about to generate a data set (holding its lock) first writes
+# ``<file>.held`` and waits until the file named by this variable exists (at most 600 s), so a
+# test can act while the lock is held, on any machine
+HOLD_VARIABLE = "RVSM_HOLD_GENERATION"
+
+
+def _hold_before_generating() -> None:
+    release = os.environ.get(HOLD_VARIABLE)
+    if not release:
+        return
+    Path(release + ".held").write_text(f"{os.getpid()}\n")
+    deadline = time.monotonic() + 600
+    while not Path(release).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def cache_key(settings, seed: int, n_pairs: dict) -> str:
@@ -95,6 +111,7 @@ def load_or_make(path: Path, make: Callable[[], dict[str, np.ndarray]]) -> dict[
     try:
         arrays = load(path)  # made by the job that held the lock
         if arrays is None:
+            _hold_before_generating()
             arrays = make()
             save(path, arrays)
         return arrays

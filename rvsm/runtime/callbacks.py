@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from pathlib import Path
 
@@ -12,6 +14,9 @@ from PIL import Image
 from rvsm.reporting.zero_pattern import zero_pattern_image
 from rvsm.runtime.io import atomic_open
 from rvsm.runtime.loggers import wandb_loggers
+from rvsm.runtime.preemption import MidEpochCheckpoint
+
+log = logging.getLogger(__name__)
 
 
 class StopAfterEpochs(L.Callback):
@@ -27,6 +32,38 @@ class StopAfterEpochs(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.current_epoch + 1 >= self.epochs:
             trainer.should_stop = True
+
+
+class HoldAtStep(L.Callback):
+    """A debugging knob (``hold.step``): stop before training step ``step`` (after that many
+    optimizer steps) until the file ``release`` exists, a preemption signal arrives (the run
+    then checkpoints after the next batch and stops, as ever) or ``timeout_s`` pass.
+
+    While held, ``<run folder>/held`` holds the process id: a test, or a person, can act at a
+    known moment of a run (signal it, kill it, preempt its job) on any machine, however fast,
+    instead of guessing how long the run takes. A run resumed past ``step`` is not held again.
+    """
+
+    def __init__(self, step: int, release: str | None, marker: str, timeout_s: float) -> None:
+        self.step, self.timeout_s = int(step), float(timeout_s)
+        self.release = Path(release) if release else None
+        self.marker = Path(marker)
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step != self.step:
+            return
+        signalled = [cb for cb in trainer.callbacks if isinstance(cb, MidEpochCheckpoint)]
+        with atomic_open(self.marker, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        deadline = time.monotonic() + self.timeout_s
+        while not (self.release is not None and self.release.exists()):
+            if any(cb.received is not None for cb in signalled):
+                return
+            if time.monotonic() > deadline:
+                log.warning("hold.step=%d: not released in %g s; going on", self.step,
+                            self.timeout_s)  # fmt: skip
+                return
+            time.sleep(0.02)
 
 
 class StageTimer(L.Callback):

@@ -52,7 +52,7 @@ def resume_point(cfg, output_dir: Path) -> str | None:
 # executed and resumed (threads only reorder float sums)
 NOT_HASHED = (
     "paths", "logger", "callbacks", "threads", "ckpt_path", "auto_resume", "skip_finished",
-    "stop_after_epochs",
+    "stop_after_epochs", "hold",
 )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ import hydra
 from omegaconf import DictConfig
 
 from rvsm.runtime.checks import CONF_DIR, ConfigError, root_message
+from rvsm.runtime.local_launchers import quiet_launcher_schema_warning
 from rvsm.runtime.precheck import check_command_line
 
 
@@ -25,6 +26,7 @@ def fail(err: BaseException) -> None:
 def run_task(task: Callable[[DictConfig], object], config_name: str) -> None:
     """A command line: checked in one line per problem, then Hydra runs ``task`` on
     ``conf/<config_name>.yaml``."""
+    quiet_launcher_schema_warning()
     try:
         check_command_line(sys.argv[1:], config_name=config_name)
     except ConfigError as err:

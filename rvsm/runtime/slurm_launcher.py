@@ -5,15 +5,13 @@ The plugin's own launcher asks for whatever its config says (a GPU on a CPU part
 or never scheduled) and returns as soon as the first job's result raises, leaving the others
 running unseen. This one fills ``cpus_per_task``, ``gpus_per_node`` and ``mem_gb`` left null
 from the run's settings (``threads``, ``trainer``) and runs one task per DDP process. It waits
-for all jobs, marks a job that died without a result (killed, out of memory, node failure: what
-SLURM accounting reports to submitit) as ``failed`` in its ``metrics.json``, prints one line per
-job that did not finish ``ok`` and then exits 1, so that the sweep's exit status says so.
+for all jobs and marks a job that died without a result (killed, out of memory, node failure:
+what SLURM accounting reports to submitit) as ``failed`` in its ``metrics.json``; the end of the
+multirun names each job that did not finish and exits 1 (rvsm/runtime/sweep_outcome.py).
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,13 +19,12 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as _Plugin
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
-from rvsm.runtime.io import write_json
+from rvsm.runtime.sweep_outcome import failed_return, job_folder, mark_failed, record
 
 CPUS_WITHOUT_THREADS = 2  # cpus_per_task when ``threads`` is null; the job then uses them all
 MEM_GB_PER_PROCESS = 3  # a training process with the default data holds well under this
-FINISHED = ("ok", "stopped")  # stopped: stop_after_epochs, on purpose
 
 
 def resources(cfg: DictConfig) -> dict[str, int]:
@@ -45,25 +42,6 @@ def resources(cfg: DictConfig) -> dict[str, int]:
         "tasks_per_node": tasks,
         "mem_gb": MEM_GB_PER_PROCESS * tasks,
     }
-
-
-def _status(folder: Path) -> tuple[str, str]:
-    """(status, error) from a job folder's metrics.json; ``missing`` if it has none."""
-    try:
-        metrics = json.loads((folder / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return "missing", "no metrics.json"
-    return metrics.get("status", "ok"), metrics.get("error", "")
-
-
-def _mark_failed(folder: Path, error: str) -> None:
-    """Record a job that SLURM ended without a result: ``status: failed`` in its metrics.json
-    (what it wrote before, e.g. a preemption's, is kept beside)."""
-    try:
-        metrics = json.loads((folder / "metrics.json").read_text())
-    except (OSError, ValueError):
-        metrics = {}
-    write_json(folder / "metrics.json", {**metrics, "status": "failed", "error": error}, False)
 
 
 class SizedSlurmLauncher(_Plugin):
@@ -88,13 +66,6 @@ class SizedSlurmLauncher(_Plugin):
         )
         return executor
 
-    def _folder(self, overrides: Sequence[str], num: int) -> Path:
-        """The run folder of job ``num`` (``hydra.sweep.dir/hydra.sweep.subdir``)."""
-        cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-        with open_dict(cfg.hydra.job):
-            cfg.hydra.job.num = num
-        return Path(str(self.config.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
-
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
@@ -112,19 +83,14 @@ class SizedSlurmLauncher(_Plugin):
             [f"job_id_for_{n}" for n in nums],
             [state] * len(nums),
         )
-        returns, unfinished = [], []
+        returns = []
         for num, overrides, job in zip(nums, job_overrides, jobs, strict=True):
-            folder = self._folder(overrides, num)
+            folder = job_folder(self, overrides, num)
             try:
                 returns.append(job.results()[0])
             except Exception:  # died without a result: SLURM's word, via accounting
                 error = f"SLURM job {job.job_id} ended ({job.state}) without a result"
-                _mark_failed(folder, f"{error}; its log: {job.paths.stderr}")
-            status, error = _status(folder)
-            if status not in FINISHED:
-                unfinished.append(f"rvsm: error: job {num} ({folder}) {status}: {error}")
-        if unfinished:
-            print("\n".join(unfinished), file=sys.stderr, flush=True)
-            print(f"rvsm: {len(unfinished)} of {len(jobs)} jobs did not finish", file=sys.stderr)
-            sys.exit(1)
+                mark_failed(folder, f"{error}; its log: {job.paths.stderr}")
+                returns.append(failed_return(self, overrides, num))
+            record(num, folder)
         return returns
