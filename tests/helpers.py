@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from rvsm.methods.rvsm import RVSM
 from rvsm.module import SparseModule
 from rvsm.nets import TremorCNN
+from tests import processes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +39,16 @@ TINY_DATA = [
 ]
 
 
+def _environment(cache_dir: Path, env: dict[str, str] | None) -> dict[str, str]:
+    return {
+        **os.environ,
+        "RVSM_CACHE_DIR": str(cache_dir),
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        **(env or {}),
+    }
+
+
 def run_cli(
     args: list[str],
     cwd: Path,
@@ -45,16 +56,14 @@ def run_cli(
     timeout: int = 240,
     module: str = "rvsm.train",
     env: dict[str, str] | None = None,
+    fresh: bool = False,
 ):
-    """Run ``python -m <module> args`` as a user would, with its own cache folder (and ``env``
-    added to the environment)."""
-    env = {
-        **os.environ,
-        "RVSM_CACHE_DIR": str(cache_dir),
-        "WANDB_MODE": "offline",
-        "WANDB_SILENT": "true",
-        **(env or {}),
-    }
+    """Run ``python -m <module> args`` as a user would, in a process of its own with its own
+    cache folder (and ``env`` added to the environment): forked from a server that has imported
+    the package (tests/processes.py), or a new interpreter with ``fresh``."""
+    env = _environment(cache_dir, env)
+    if not fresh:
+        return processes.run(module, args, cwd, env, timeout)
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=cwd,
@@ -67,14 +76,10 @@ def run_cli(
 
 def start(
     args: list[str], cwd: Path, cache_dir: Path, log: Path, env: dict[str, str] | None = None
-) -> subprocess.Popen:
-    """Start ``python -m rvsm.train args`` in the background, its output going to ``log``
-    (``env`` added to the environment)."""
-    env = {**os.environ, "RVSM_CACHE_DIR": str(cache_dir), "WANDB_MODE": "offline", **(env or {})}
-    with open(log, "w") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "rvsm.train", *args], cwd=cwd, env=env, stdout=out, stderr=out
-        )
+) -> processes.Run:
+    """Start ``python -m rvsm.train args`` in the background (a process of its own, as in
+    ``run_cli``), its output going to ``log`` (``env`` added to the environment)."""
+    return processes.Run("rvsm.train", args, cwd, _environment(cache_dir, env), log, log)
 
 
 def wandb_records(offline_run: Path) -> list[dict]:

@@ -131,7 +131,6 @@ def plugin(tmp_path: Path) -> tuple[list[str], dict[str, str]]:
     return args, {"PYTHONPATH": str(tmp_path / "py")}
 
 
-@pytest.mark.slow
 def test_a_new_method_from_one_module_and_one_config_runs_everywhere(tmp_path, cache_dir, plugin):
     args, env = plugin
     refused = run_cli(

@@ -14,8 +14,6 @@ from rvsm.nets import TremorCNN
 from rvsm.slim import flops
 from tests.helpers import TINY_DATA, evaluated_network, run_cli, run_exported
 
-pytestmark = pytest.mark.slow  # every test here runs the real command lines
-
 SPLIT = ["conv2", "conv3", "fc"]
 # 2 epochs, the last fine-tuning on u's support; threshold sqrt(2e-3 / 0.1) = 0.14 on a group's
 # norm, about the norm of one channel's FC columns at initialisation

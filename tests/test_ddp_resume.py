@@ -20,8 +20,6 @@ from tests.helpers import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow  # the real command line, three 2-process runs
-
 # 3 deterministic epochs of 200 images, 100 a rank, 4 batches a rank an epoch
 RUN = [*TINY_DATA, "data.n_pairs={train:100,val:32,test:32}", "trainer.max_epochs=3"]
 RUN += ["trainer.deterministic=true", "trainer=ddp_sim"]

@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import TINY_DATA, run_cli
 
-pytestmark = [pytest.mark.gpu, pytest.mark.slow]
+pytestmark = pytest.mark.gpu  # and slow, as every test that starts a process
 
 
 @pytest.mark.parametrize("trainer", ["gpu", "ddp"])

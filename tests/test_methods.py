@@ -290,7 +290,6 @@ def test_compare_presets_sweep_one_knob_over_three_seeds_on_fixed_data(name):
 
 
 # ---- through the CLI ----------------------------------------------------------------------------
-@pytest.mark.slow
 def test_multirun_of_all_methods_with_wandb_then_report_has_a_row_each(tmp_path, cache_dir):
     sweep_dir = tmp_path / "sweep"
     result = run_cli(
@@ -345,7 +344,6 @@ GMP_RUN = [
 ]
 
 
-@pytest.mark.slow
 def test_gmp_resume_mid_schedule_restores_masks_and_equals_uninterrupted_run(tmp_path, cache_dir):
     whole = run_cli([*GMP_RUN, f"hydra.run.dir={tmp_path / 'whole'}"], tmp_path, cache_dir)
     assert whole.returncode == 0, whole.stderr[-3000:]
@@ -370,7 +368,6 @@ def test_gmp_resume_mid_schedule_restores_masks_and_equals_uninterrupted_run(tmp
     )
 
 
-@pytest.mark.slow
 def test_hardconcrete_resume_draws_the_same_gates_as_an_uninterrupted_run(tmp_path, cache_dir):
     args = [*THREE_EPOCHS, "method=hardconcrete", "method.lam=1e-2", "method.gate_lr=0.3"]
     args.append("method.init_log_alpha=0.0")  # a few gates close within the 39 steps

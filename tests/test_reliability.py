@@ -23,8 +23,6 @@ from tests.helpers import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow  # every test here runs the real command lines
-
 # Deterministic CPU runs of 3 epochs of 6 batches (192 images). A run is acted on while it is
 # held before a known step (hold.step, <run folder>/held), whatever the machine's speed.
 TRAIN_IMAGES, BATCH = 192, 32

@@ -241,7 +241,6 @@ VARIANTS = {
 }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_resume_mid_schedule_of_each_new_state_equals_an_uninterrupted_run(
     tmp_path, cache_dir, variant

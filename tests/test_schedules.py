@@ -152,7 +152,6 @@ def uninterrupted(tmp_path_factory) -> tuple[dict, Path]:
     return metrics_of(root / "whole"), root / "cache"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("stop_after", [2, 3], ids=["before-finetune", "in-finetune"])
 def test_resume_mid_schedule_equals_uninterrupted_run(tmp_path, uninterrupted, stop_after):
     whole, cache = uninterrupted

@@ -8,12 +8,8 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
-
 from rvsm.data.cache import HOLD_VARIABLE
 from tests.helpers import TINY_DATA, run_cli, start, wait_for
-
-pytestmark = pytest.mark.slow  # every test here runs the real command lines
 
 DATA = [*TINY_DATA, "+trainer.limit_train_batches=2"]
 

@@ -30,7 +30,7 @@ from tests.helpers import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]  # slow too: ARGS="-m 'not slow'" replaces -m
+pytestmark = pytest.mark.slurm  # and slow, as every test that starts a process
 
 # one thread a job: TINY_DATA's threads=1
 SLURM = ["-m", "hydra/launcher=slurm", f"hydra.launcher.partition={PARTITION}"]

@@ -5,11 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
-import pytest
-
 from tests.helpers import TINY_DATA, run_cli, wandb_history_keys, wandb_records
-
-pytestmark = pytest.mark.slow  # every test here runs the real command lines
 
 
 def test_multirun_with_joblib_and_wandb_then_report(tmp_path, cache_dir):

@@ -13,8 +13,6 @@ import torch
 from rvsm.data.glyphs import OUTLINE_FONTS, TTF_DIR
 from tests.helpers import TINY_DATA, evaluated_network, run_cli, run_exported
 
-pytestmark = pytest.mark.slow  # every test here runs the real command lines
-
 # the tiny data settings of training, without the training-only keys
 DATA = [a for a in TINY_DATA if a.startswith("data.")]
 

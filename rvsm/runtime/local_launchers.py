@@ -1,4 +1,5 @@
-"""``hydra/launcher=basic`` and ``hydra/launcher=joblib`` that say how every job ended.
+"""The local launchers, ``hydra/launcher=local`` (the default) and ``hydra/launcher=joblib``, that
+say how every job ended.
 
 Both record each job for the end of the multirun (rvsm/runtime/sweep_outcome.py: one line per
 job that did not finish, exit 1). The joblib launcher also runs each job in a process of its
@@ -46,10 +47,10 @@ class RecordingBasicLauncher(BasicLauncher):
 
 
 def quiet_launcher_schema_warning() -> None:
-    """conf/hydra/launcher/basic.yaml and joblib.yaml take the names of the plugins' own configs,
-    which Hydra checks them against (as wanted), warning each time that it does."""
+    """conf/hydra/launcher/joblib.yaml takes the name of the plugin's own config, which Hydra
+    checks it against (as wanted), warning each time that it does."""
     warnings.filterwarnings(
-        "ignore", message=r"\n'hydra/launcher/(basic|joblib)' is validated against ConfigStore"
+        "ignore", message=r"\n'hydra/launcher/joblib' is validated against ConfigStore"
     )
 
 

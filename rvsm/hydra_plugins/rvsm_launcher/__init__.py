@@ -1,10 +1,10 @@
-"""The launchers' classes (``hydra/launcher=basic|joblib|slurm``), here because Hydra loads
+"""The launchers' classes (``hydra/launcher=local|joblib|slurm``), here because Hydra loads
 launchers only from the ``hydra_plugins`` namespace (pyproject.toml maps rvsm/hydra_plugins onto
 it); the work is in rvsm/runtime/local_launchers.py and rvsm/runtime/slurm_launcher.py.
 
-conf/hydra/launcher/basic.yaml and joblib.yaml take the names of the plugins' own configs, so
-that ``hydra/launcher=joblib`` (and the default, basic) are these classes; Hydra checks each file
-against the plugin's schema of the same name (rvsm.runtime.cli silences its warning about that).
+conf/hydra/launcher/joblib.yaml takes the name of the plugin's own config, so that
+``hydra/launcher=joblib`` is this class; Hydra checks the file against the plugin's schema of
+the same name (rvsm.runtime.cli silences its warning about that).
 """
 
 from rvsm.runtime.local_launchers import IsolatedJoblibLauncher, RecordingBasicLauncher
