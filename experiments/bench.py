@@ -30,6 +30,7 @@ from pathlib import Path
 import lightning as L
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
 from rvsm.methods.penalties import L0, L1, TL1, NoPenalty
@@ -38,6 +39,7 @@ from rvsm.module import SparseModule
 from rvsm.nets import TremorCNN
 from rvsm.reporting.timing import duration_text as _ms
 from rvsm.reporting.timing import interleaved
+from rvsm.runtime.build import build_model
 
 BATCH, STEPS, REPEATS = 64, 60, 5
 PENALTIES = {"none": NoPenalty(), "l0": L0(1e-5), "tl1": TL1(1.8e-5, 0.01)}
@@ -54,16 +56,16 @@ def batches() -> DataLoader:
 def make_module(
     penalty, block_order: str = "pool_first", compile: bool = False, retain: bool = True
 ) -> SparseModule:
+    """The default network and RVSM (beta 0.1, Adam 1e-3) built as a run builds it."""
+    model = {
+        "_target_": "rvsm.module.SparseModule",
+        "net": {"_target_": "rvsm.nets.TremorCNN", "block_order": block_order},
+        "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3},
+        "compile": compile,
+        "retain_freed_memory": retain,
+    }
     torch.manual_seed(0)
-    optimizer = lambda params: torch.optim.Adam(params, lr=1e-3)  # noqa: E731
-    net = TremorCNN(block_order=block_order)
-    return SparseModule(
-        net,
-        RVSM(penalty, beta=0.1),
-        optimizer=optimizer,
-        compile=compile,
-        retain_freed_memory=retain,
-    )
+    return build_model(OmegaConf.create(model), RVSM(penalty, beta=0.1), ["fc"], (64, 128))
 
 
 def lightning_fit(penalty, accelerator: str = "cpu", module: SparseModule | None = None) -> None:

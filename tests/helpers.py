@@ -15,11 +15,14 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from hydra.errors import InstantiationException
+from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
 from rvsm.methods.rvsm import RVSM
 from rvsm.module import SparseModule
 from rvsm.nets import TremorCNN
+from rvsm.runtime.build import build_model
 from tests import processes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,12 +179,33 @@ def tiny_loader(n: int = 48) -> DataLoader:
     return DataLoader(TensorDataset(x, y), batch_size=16)
 
 
-def make_module(penalty, layers=("conv3", "fc"), **schedule) -> SparseModule:
+def tiny_module(
+    method,
+    split_layers=("fc",),
+    lr: float = 0.5,
+    optimizer: str = "torch.optim.SGD",
+    channels=(4, 4, 8),
+    **knobs,
+) -> SparseModule:
+    """A small CNN for 16 x 32 images with ``method``, built by the runs' own builder
+    (rvsm.runtime.build.build_model) from a model config: ``optimizer`` at ``lr`` (a dict for
+    more of its settings), ``knobs`` for the module's other settings."""
+    settings = optimizer if isinstance(optimizer, dict) else {"_target_": optimizer}
+    model = {
+        "_target_": "rvsm.module.SparseModule",
+        "net": {"_target_": "rvsm.nets.TremorCNN", "channels": list(channels)},
+        "optimizer": {"_partial_": True, "lr": lr, **settings},
+        **knobs,
+    }
     torch.manual_seed(0)
-    net = TremorCNN(image_size=(16, 32), channels=(4, 4, 8))
-    optimizer = lambda params: torch.optim.SGD(params, lr=0.5)  # noqa: E731
-    method = RVSM(penalty, beta=BETA, **schedule)
-    return SparseModule(net, method, split_layers=layers, optimizer=optimizer)
+    try:
+        return build_model(OmegaConf.create(model), method, list(split_layers), (16, 32))
+    except InstantiationException as err:  # the module's own refusal, as when built directly
+        raise err.__cause__ from None
+
+
+def make_module(penalty, layers=("conv3", "fc"), **schedule) -> SparseModule:
+    return tiny_module(RVSM(penalty, beta=BETA, **schedule), layers)
 
 
 def fit(module, callbacks=(), **kwargs) -> L.Trainer:

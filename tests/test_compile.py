@@ -8,8 +8,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from rvsm.methods.penalties import L0
 from rvsm.methods.rvsm import RVSM
-from rvsm.module import SparseModule
-from rvsm.nets import TremorCNN
+from tests.helpers import tiny_module
 
 
 class LossRecorder(L.Callback):
@@ -21,9 +20,8 @@ class LossRecorder(L.Callback):
 
 
 def train_steps(compile: bool) -> tuple[list[float], torch.Tensor]:
-    torch.manual_seed(0)
-    net = TremorCNN(image_size=(16, 32), channels=(4, 4, 8))
-    module = SparseModule(net, RVSM(L0(1e-3), beta=0.5), compile=compile)
+    module = tiny_module(RVSM(L0(1e-3), beta=0.5), optimizer="torch.optim.Adam", lr=1e-3,
+                         compile=compile)  # fmt: skip
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(48, 1, 16, 32, generator=gen).contiguous(memory_format=torch.channels_last)
     loader = DataLoader(TensorDataset(x, torch.randint(0, 2, (48,), generator=gen)), batch_size=16)

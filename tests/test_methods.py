@@ -33,17 +33,15 @@ from tests.helpers import (
     fit,
     metrics_of,
     run_cli,
+    tiny_module,
     wandb_history_keys,
     wandb_records,
     whole_and_resumed,
 )
 
 
-def make_module(method, lr: float = 0.5, optimizer=torch.optim.SGD) -> SparseModule:
-    torch.manual_seed(0)
-    net = TremorCNN(image_size=(16, 32), channels=(4, 4, 8))  # fc: 2 x 64 = 128 weights
-    make = lambda params: optimizer(params, lr=lr)  # noqa: E731
-    return SparseModule(net, method, split_layers=("fc",), optimizer=make)
+def make_module(method, lr: float = 0.5, optimizer: str = "torch.optim.SGD") -> SparseModule:
+    return tiny_module(method, ("fc",), lr, optimizer)  # fc: 2 x 64 = 128 weights
 
 
 class AfterEachStep(L.Callback):
@@ -120,11 +118,8 @@ def test_gmp_channels_prunes_the_filters_of_smallest_l1_norm_and_slims_to_the_ke
     from rvsm.export import script, standalone
     from rvsm.slim import flops, slim
 
-    torch.manual_seed(0)
-    net = TremorCNN(image_size=(16, 32), channels=(8, 8, 8))
     method = GMP(sparsity=0.5, start=0.5, end=0.5, structure="channels")
-    sgd = lambda params: torch.optim.SGD(params, lr=0.5)  # noqa: E731
-    module = SparseModule(net, method, split_layers=("conv1", "conv2", "conv3"), optimizer=sgd)
+    module = tiny_module(method, ("conv1", "conv2", "conv3"), channels=(8, 8, 8))
     convs = [module.layers[n] for n in ("conv1", "conv2", "conv3")]
     recorder = AfterEachStep(
         lambda m: [(c.weight_mask.clone(), c.weight_orig.clone()) for c in convs]
@@ -141,7 +136,9 @@ def test_gmp_channels_prunes_the_filters_of_smallest_l1_norm_and_slims_to_the_ke
     metrics = module.channels()
     assert [metrics[f"channels_conv{k}"] for k in (1, 2, 3)] == [4.0, 4.0, 4.0]
     by_hand = TremorCNN(image_size=(16, 32), channels=(4, 4, 4))
-    assert metrics["flops_fraction"] == flops(by_hand, (16, 32)) / flops(net, (16, 32))
+    assert metrics["flops_fraction"] == flops(by_hand, (16, 32)) / flops(
+        TremorCNN(image_size=(16, 32), channels=(8, 8, 8)), (16, 32)
+    )
     x = torch.rand(4, 1, 16, 32)
     with torch.no_grad():
         small = slim(module.net, module.evaluated_weights())
@@ -203,7 +200,7 @@ def test_test_time_gate_formula_and_its_exact_zeros():
 def trained_gates(**kwargs) -> SparseModule:
     """Strong lam and a large gate lr (Adam): a few steps close a good share of the gates."""
     method = HardConcrete(lam=1e-2, init_log_alpha=0.0, gate_lr=0.3, **kwargs)
-    module = make_module(method, lr=1e-2, optimizer=torch.optim.Adam)
+    module = make_module(method, lr=1e-2, optimizer="torch.optim.Adam")
     fit(module, max_epochs=4)
     return module
 

@@ -15,7 +15,6 @@ from rvsm.methods.admm import ADMM
 from rvsm.methods.penalties import L0
 from rvsm.methods.rvsm import RVSM
 from rvsm.module import SparseModule
-from rvsm.nets import TremorCNN
 from rvsm.runtime.checks import CONF_DIR
 from tests.helpers import (
     BETA,
@@ -23,6 +22,7 @@ from tests.helpers import (
     assert_same_numbers,
     fit,
     make_module,
+    tiny_module,
     whole_and_resumed,
 )
 
@@ -120,8 +120,6 @@ def topk_by_hand(x: np.ndarray, sparsity: float) -> np.ndarray:
 
 
 def admm_module(**kw) -> SparseModule:
-    torch.manual_seed(0)
-    net = TremorCNN(image_size=(16, 32), channels=(4, 4, 8))
     method = ADMM(
         **{
             "sparsity": 0.75,
@@ -133,8 +131,7 @@ def admm_module(**kw) -> SparseModule:
             **kw,
         }
     )
-    optimizer = lambda params: torch.optim.SGD(params, lr=LR)  # noqa: E731
-    return SparseModule(net, method, split_layers=("conv3", "fc"), optimizer=optimizer)
+    return tiny_module(method, ("conv3", "fc"), LR)
 
 
 def test_admm_projection_and_scaled_dual_follow_the_formulas_then_prune_and_retrain():
@@ -181,10 +178,9 @@ def test_the_optimizer_state_is_reset_when_w_jumps_to_u():
 
     def momentum_after_each_epoch(reset: bool) -> list[bool]:
         torch.manual_seed(0)
-        net = TremorCNN(image_size=(16, 32), channels=(4, 4, 8))
         method = RVSM(L0(1e-3), beta=BETA, sync_every_epoch=True, reset_optimizer_on_sync=reset)
-        optimizer = lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9)  # noqa: E731
-        module = SparseModule(net, method, split_layers=("fc",), optimizer=optimizer)
+        sgd = {"_target_": "torch.optim.SGD", "momentum": 0.9}
+        module = tiny_module(method, ("fc",), 0.1, sgd)
         seen = []
 
         class Probe(L.Callback):

@@ -13,15 +13,18 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from rvsm.methods.base import SparsityMethod
 from rvsm.runtime.checks import validate
 
 # settings saved in every checkpoint (hyper_parameters.run_config): enough to rebuild the run
 CHECKPOINTED = ["seed", "data", "model", "penalty", "method", "splitting", "trainer"]
 
 
-def build_model(model_cfg: Any, method_cfg: Any, split_layers: list[str], image_size) -> Any:
-    """The LightningModule with its method, its network built for images of ``image_size``."""
-    method = instantiate(method_cfg)
+def build_model(model_cfg: Any, method: Any, split_layers: list[str], image_size) -> Any:
+    """The LightningModule with its method (a built one, or its config), its network built for
+    images of ``image_size``: the one way a run, a test or a benchmark makes a model."""
+    if not isinstance(method, SparsityMethod):
+        method = instantiate(method)
     net = instantiate(model_cfg.net, image_size=list(image_size))
     return instantiate(model_cfg, net=net, method=method, split_layers=list(split_layers))
 
