@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from rvsm.module import DivergedError
 from rvsm.reporting.summary import summary_line
 from rvsm.runtime.build import build
-from rvsm.runtime.callbacks import HoldAtStep, StageTimer, StopAfterEpochs
+from rvsm.runtime.callbacks import HoldAtStep, StageTimer, StopAfterEpochs, StopCollapsed
 from rvsm.runtime.checkpointing import (
     config_hash,
     finished_objective,
@@ -55,8 +55,11 @@ def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def _fit_and_test(trainer: L.Trainer, model, datamodule, ckpt_path, timer: StageTimer) -> dict:
-    """Fit (from ``ckpt_path`` if given), then test unless the run was stopped before the end."""
+def _fit_and_test(
+    trainer: L.Trainer, model, datamodule, ckpt_path, timer: StageTimer, collapse
+) -> dict:
+    """Fit (from ``ckpt_path`` if given), then test unless the run was stopped before the end
+    (``collapse``: the StopCollapsed callback, if on)."""
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     fit_s = time.perf_counter() - start
@@ -67,6 +70,12 @@ def _fit_and_test(trainer: L.Trainer, model, datamodule, ckpt_path, timer: Stage
         "time/fit_s": fit_s,
         **{f"time/{stage}_s": s for stage, s in timer.seconds.items()},
     }
+    if collapse is not None and collapse.collapsed is not None:
+        error = (
+            f"val/acc {collapse.collapsed:.4f} < collapse.below_acc={collapse.below_acc:g} after "
+            f"{collapse.after_epochs} epochs: stopped (collapse.after_epochs=null trains on)"
+        )
+        return {**metrics, "status": "collapsed", "error": error}
     if 0 < trainer.max_epochs and trainer.current_epoch < trainer.max_epochs:
         return {**metrics, "status": "stopped"}
     start = time.perf_counter()
@@ -87,6 +96,8 @@ def _report(cfg: DictConfig, metrics: dict, checkpoint: Path, knobs: dict) -> No
             "ckpt_path=last",
             flush=True,
         )
+    elif status == "collapsed":  # a result: the sweep point is past the cliff
+        print(f"rvsm: collapsed: {metrics['error']}; metrics.json has status=collapsed", flush=True)
     elif status == "preempted":
         print(
             f"rvsm: {metrics['error']}; checkpoint {kept}; continue with the same command plus "
@@ -132,6 +143,10 @@ def train(cfg: DictConfig) -> float:
         callbacks = instantiate_all(cfg.get("callbacks"))
         if cfg.get("stop_after_epochs"):
             callbacks.append(StopAfterEpochs(cfg.stop_after_epochs))
+        collapse = None
+        if cfg.collapse.after_epochs is not None:
+            collapse = StopCollapsed(cfg.collapse.after_epochs, cfg.collapse.below_acc)
+            callbacks.append(collapse)
         if cfg.hold.step is not None:
             marker = str(output_dir / "held")
             callbacks.append(
@@ -148,7 +163,7 @@ def train(cfg: DictConfig) -> float:
         for logger in trainer.loggers:
             logger.log_hyperparams(resolved)
         try:
-            metrics = _fit_and_test(trainer, model, datamodule, ckpt_path, timer)
+            metrics = _fit_and_test(trainer, model, datamodule, ckpt_path, timer, collapse)
         except DivergedError as err:
             metrics = {"status": "diverged", "error": str(err)}
         except Preempted as err:

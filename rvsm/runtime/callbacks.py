@@ -34,6 +34,29 @@ class StopAfterEpochs(L.Callback):
             trainer.should_stop = True
 
 
+class StopCollapsed(L.Callback):
+    """Stop a run whose validation accuracy is still below ``below_acc`` (chance, for two
+    classes 0.5) after ``after_epochs`` epochs: a sweep point past the sparsity cliff, which
+    would train at chance to the end. The run ends with status ``collapsed``, a result of the
+    sweep rather than a failure, its epoch's checkpoint written as usual. Not checked at the last
+    epoch, where stopping saves nothing."""
+
+    def __init__(self, after_epochs: int, below_acc: float) -> None:
+        if int(after_epochs) < 1:
+            raise ValueError(f"collapse.after_epochs must be an integer >= 1, got {after_epochs}")
+        self.after_epochs, self.below_acc = int(after_epochs), float(below_acc)
+        self.collapsed: float | None = None  # the validation accuracy it stopped at
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epochs = trainer.current_epoch + 1
+        acc = trainer.callback_metrics.get("val/acc")
+        if epochs != self.after_epochs or epochs >= trainer.max_epochs or acc is None:
+            return
+        if float(acc) < self.below_acc:
+            self.collapsed = float(acc)
+            trainer.should_stop = True
+
+
 class HoldAtStep(L.Callback):
     """A debugging knob (``hold.step``): stop before training step ``step`` (after that many
     optimizer steps) until the file ``release`` exists, a preemption signal arrives (the run

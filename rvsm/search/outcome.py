@@ -3,7 +3,8 @@ trial failed.
 
 The task returns one number (``optimized_metric``, for single-objective sweepers); the search
 reads every objective, and the test numbers beside them, from the metrics.json that the job
-wrote in its run folder. A job that raised, wrote no metrics.json, did not end ``ok`` (diverged,
+wrote in its run folder. A job that raised, wrote no metrics.json, did not end ``ok`` or
+``collapsed`` (stopped at chance: its validation numbers are the trial's result; diverged,
 failed, stopped) or lacks a finite objective fails its trial, with the reason.
 """
 
@@ -50,11 +51,11 @@ def outcome(job: JobReturn | None, run_dir: Path, objectives: Sequence[str]) -> 
     except (OSError, ValueError) as err:
         return _failed("failed", f"no readable metrics.json: {err}")
     status = metrics.get("status", "ok")
-    if status != "ok":
+    if status not in ("ok", "collapsed"):  # collapsed: stopped at chance, a result
         return _failed(status, str(metrics.get("error", f"run {status}")))
     values = [metrics.get(k) for k in objectives]
     bad = [k for k, v in zip(objectives, values, strict=True) if not number(v)]
     if bad:
         return _failed("failed", f"metrics.json has no finite {', '.join(bad)}")
     twins = {test_twin(k): metrics[test_twin(k)] for k in objectives if test_twin(k) in metrics}
-    return Outcome([float(v) for v in values], {"status": "ok", **twins})
+    return Outcome([float(v) for v in values], {"status": status, **twins})
