@@ -3,7 +3,8 @@
 Prints the Markdown report and writes ``<stem>.md``, ``<stem>.csv`` (one row per setting: mean
 +- std over seeds) and the PNG plots of ``rvsm.reporting.plots``; ``<stem>`` defaults to
 ``<folder>/report``. Runs that did not finish (diverged, crashed, stopped, or killed before
-writing ``metrics.json``) are listed with their status, never dropped silently. Settings are
+writing ``metrics.json``) are listed with their status, never dropped silently; a folder with no
+run under it is refused, nothing written. Settings are
 ranked, and Pareto fronts of accuracy vs FC sparsity chosen, on the validation numbers
 (``rvsm.reporting.stats``); test numbers are shown beside them.
 """
@@ -33,6 +34,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rvsm: error: {args.folder} is not a folder", file=sys.stderr)
         return 2
     runs, other = collect(args.folder)
+    if not runs and not other:
+        print(
+            f"rvsm: error: {args.folder} holds no runs (no run folder, no metrics.json under it):"
+            " pass the folder of a run or of a sweep, e.g. logs/train/multiruns/<date>",
+            file=sys.stderr,
+        )
+        return 2
     settings = aggregate(runs)
     stem = args.out or args.folder / "report"
     text = markdown(settings, runs, other, stem.parent)

@@ -14,7 +14,9 @@ full product: each value is composed at least once.
 
 from __future__ import annotations
 
+import difflib
 import os
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,6 +57,18 @@ def group_options(group: str, dirs: Sequence[Path] = (CONF_DIR,)) -> list[str]:
     return sorted({p.stem for d in dirs for p in (Path(d) / group).glob("*.yaml")})
 
 
+def nearest(name: str, candidates: Sequence[str]) -> str | None:
+    """The candidate closest to a misspelt ``name`` (difflib's ratio >= 0.6), or None."""
+    found = difflib.get_close_matches(name, list(candidates), n=1)
+    return found[0] if found else None
+
+
+def task_groups(cfg: DictConfig) -> list[str]:
+    """The config groups a composed task config took (its defaults list), Hydra's own aside."""
+    choices = OmegaConf.select(cfg, "hydra.runtime.choices", default=None) or {}
+    return sorted(g for g in choices if g != "hydra" and not g.startswith("hydra/"))
+
+
 def _groups(dirs: Sequence[Path]) -> set[str]:
     """Config groups, nested ones as ``model/optimizer``."""
     return {
@@ -84,13 +98,16 @@ class _Values:
             self.items = [override.get_value_element_as_str()]
 
     def text(self, i: int) -> str:
+        if not self.override.is_sweep_override():
+            return self.override.input_line  # as given (1e-4, not 0.0001)
         prefix = {"ADD": "+", "FORCE_ADD": "++", "DEL": "~"}.get(self.override.type.name, "")
         value = self.items[i % len(self.items)]
         return f"{prefix}{self.override.get_key_element()}={value}"
 
 
 def _parse(argv: Sequence[str]) -> list[Override]:
-    return OverridesParser.create().parse_overrides([a for a in argv if "=" in a])
+    overrides = [a for a in argv if "=" in a and not a.startswith("-")]  # not --cfg=job
+    return OverridesParser.create().parse_overrides(overrides)
 
 
 def _values(overrides: list[Override], dirs: list[Path] | None) -> list[_Values]:
@@ -104,8 +121,10 @@ def _values(overrides: list[Override], dirs: list[Path] | None) -> list[_Values]
         if options is not None and not override.is_delete():
             for choice in values.items:
                 if choice not in options and choice != "null":
+                    near = nearest(choice, options)
+                    hint = f"did you mean {group}={near}? " if near else ""
                     raise ConfigError(
-                        f"{group}={choice} is not a known choice; choose from {options}"
+                        f"{group}={choice} is not a known choice; {hint}choose from {options}"
                     )
         out.append(values)
     return out
@@ -123,11 +142,11 @@ def _refuse_intervals(values: list[_Values], sweeper: str | None) -> None:
             )
 
 
-def _compose(config_name: str, line: list[str]) -> DictConfig:
+def _compose(config_name: str, line: list[str], command: str = "") -> DictConfig:
     try:
         return compose(config_name=config_name, overrides=line, return_hydra_config=True)
     except ConfigCompositionException as err:
-        raise ConfigError(_composition_message(err)) from None
+        raise ConfigError(_composition_message(err, config_name, line, command)) from None
     except HydraException as err:
         raise ConfigError(" ".join(str(err).split())) from None
 
@@ -151,8 +170,13 @@ def _check_point(cfg: DictConfig) -> None:
         validate(cfg)
 
 
-def check_command_line(argv: Sequence[str], config_name: str = "train") -> None:
-    """Raise ConfigError for the first problem of a command line, before any job starts."""
+def check_command_line(
+    argv: Sequence[str], config_name: str = "train", command: str | None = None
+) -> None:
+    """Raise ConfigError for the first problem of a command line, before any job starts
+    (``command``, e.g. ``rvsm.eval``, names the command in the messages)."""
+    command = command or f"rvsm.{config_name}"
+    _check_flags(argv, command)
     try:
         parsed = _parse(argv)
     except OverrideParseException:  # malformed: Hydra itself reports it
@@ -166,7 +190,7 @@ def check_command_line(argv: Sequence[str], config_name: str = "train") -> None:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         # the plain values pick the configs, and with them the sweeper and a search's conditions
         plain = [v.text(0) for v in user if not v.override.is_sweep_override()]
-        probe = _compose(config_name, hydra_line + plain)
+        probe = _compose(config_name, hydra_line + plain, command)
         if OmegaConf.select(probe, "hydra.sweeper._target_", default=None) == SEARCH_SWEEPER:
             check_search(probe, [v.override.input_line for v in user])
         conditions = OmegaConf.select(probe, "hydra.sweeper.conditions", default=None) or {}
@@ -175,13 +199,13 @@ def check_command_line(argv: Sequence[str], config_name: str = "train") -> None:
         user = [v for v in user if _key(v) not in conditions]
         for values in _walk(user):
             line = hydra_line + values
-            cfg = probe if line == hydra_line + plain else _compose(config_name, line)
+            cfg = probe if line == hydra_line + plain else _compose(config_name, line, command)
             sweeper = OmegaConf.select(cfg, "hydra.sweeper._target_", default=None)
             _refuse_intervals(user + held, sweeper)
             preset = held + _preset_values(cfg, {_key(v) for v in user + held}, dirs)
             _refuse_intervals(preset, sweeper)
             for extra in _preset_lines(preset, conditions, dirs):
-                _check_point(_compose(config_name, line + extra) if extra else cfg)
+                _check_point(_compose(config_name, line + extra, command) if extra else cfg)
 
 
 def _key(values: _Values) -> str:
@@ -217,11 +241,87 @@ def _preset_values(cfg: DictConfig, given: set[str], dirs: list[Path] | None) ->
         raise ConfigError(f"hydra.sweeper.params: {' '.join(str(err).split())}") from None
 
 
-def _composition_message(err: Exception) -> str:
-    """Hydra's multi-line composition error as one line (unknown keys get a hint)."""
+# Hydra's flags that choose what it does, of which it takes one at most (short: long)
+MODES = {"-r": "--run", "-m": "--multirun", "-c": "--cfg", "-i": "--info"}
+MODES = {**MODES, **{f: f for f in MODES.values()}, "--shell-completion": "--shell-completion"}
+
+
+def _check_flags(argv: Sequence[str], command: str) -> None:
+    """Hydra takes one of --run, --multirun, --cfg, --info, --shell-completion (it refuses two
+    in a traceback); --cfg with -m gets the line that prints one job's config instead."""
+    given = sorted({MODES[a.partition("=")[0]] for a in argv if a.partition("=")[0] in MODES})
+    if len(given) < 2:
+        return
+    if given == ["--cfg", "--multirun"]:
+        try:
+            firsts = {o.input_line: _Values(o, None).text(0) for o in _parse(argv)}
+        except (OverrideParseException, ConfigError):
+            firsts = {}
+        line = [firsts.get(a, a) for a in argv if a not in ("-m", "--multirun")]
+        raise ConfigError(
+            "--cfg prints the config of one job, not of a sweep (-m): drop -m and give each "
+            f"swept key one value, e.g. python -m {command} {shlex.join(line)}"
+        )
+    raise ConfigError(f"{' and '.join(given)} cannot be given together: give one of them")
+
+
+def _composition_message(
+    err: Exception, config_name: str, line: list[str], command: str = ""
+) -> str:
+    """Hydra's multi-line composition error as one line: an unknown key or group gets the nearest
+    name, a group the task does not take says why."""
     cause = err.__cause__ or err
     text = " ".join(str(err).split())
     key = getattr(cause, "full_key", None)
-    if "not in struct" in str(cause) and key:
+    bare = _bare(config_name, line)
+    refused = _group_not_taken(bare, line, command)
+    if refused is None and "not in struct" in str(cause) and key:
+        return _unknown_key(key, cause, bare, line)
+    return refused or text
+
+
+def _bare(config_name: str, line: list[str]) -> DictConfig | None:
+    """The task's config with only the ``hydra.*`` settings of ``line`` (None if that fails)."""
+    hydra_line = [a for a in line if a.lstrip("+~").startswith("hydra")]
+    try:
+        return compose(config_name=config_name, overrides=hydra_line, return_hydra_config=True)
+    except HydraException:
+        return None
+
+
+def _unknown_key(key: str, cause: Exception, bare: DictConfig | None, line: list[str]) -> str:
+    """``key: unknown key``, with the nearest key beside it (or group, at the top) if one is
+    close: ``did you mean splitting.beta=0.2?``."""
+    head, _, name = key.rpartition(".")
+    parent = getattr(cause, "parent_node", None)
+    candidates = [str(k) for k in parent.keys() if k != "hydra"] if parent is not None else []
+    if not head and bare is not None:
+        candidates += task_groups(bare)
+    near = nearest(name, candidates)
+    overrides = _parse(line)
+    given = next((o for o in overrides if f"{o.key_or_group}.".startswith(f"{key}.")), None)
+    if near is None or given is None:
         return f"{key}: unknown key (a typo? to add a new key use +{key}=...)"
-    return text
+    fixed = given.input_line.replace(key, f"{head}.{near}" if head else near, 1)
+    return f"{key}: unknown key; did you mean {fixed}? (to add a new key: +{key}=...)"
+
+
+def _group_not_taken(bare: DictConfig | None, line: list[str], command: str) -> str | None:
+    """A group of the training config (or a key in it) set for a task that rebuilds its model
+    from a checkpoint (eval, severity, export; ``bare`` its config): said so, with the groups the
+    task takes; None for other errors."""
+    if bare is None or "model" in bare:
+        return None
+    overrides = _parse(line)
+    on_disk, taken = _groups(_search_dirs(overrides) or [CONF_DIR]), task_groups(bare)
+    for override in overrides:
+        group = override.key_or_group.split(".")[0]
+        if group == "hydra" or override.type.name != "CHANGE":
+            continue
+        if group in on_disk and group not in taken:
+            return (
+                f"{override.input_line}: {command} takes no {group} group: it reads the trained "
+                "model's settings (method, penalty, model...) from its checkpoint; the groups it "
+                f"takes: {', '.join(taken) or 'none'}"
+            )
+    return None

@@ -31,11 +31,31 @@ def current_targets(node):
     return node
 
 
+def run_checkpoint(folder: Path) -> Path:
+    """A run folder's ``checkpoints/last.ckpt``; a folder without one (a sweep's, or no run's) is
+    refused naming the run folders under it that hold one."""
+    last = folder / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        return last
+    runs = sorted(p.parent.parent for p in folder.rglob("checkpoints/last.ckpt"))
+    if not runs:
+        raise ConfigError(
+            f"ckpt_path: no checkpoint in {folder} nor in any folder under it (no "
+            "checkpoints/last.ckpt): pass a checkpoint file or the folder of a run of rvsm.train"
+        )
+    names = [str(r.relative_to(folder)) for r in runs]
+    shown = ", ".join(names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
+    raise ConfigError(
+        f"ckpt_path: {folder} is a sweep folder, not a run (no checkpoints/last.ckpt): pass one "
+        f"of its runs, e.g. ckpt_path={runs[0]} (runs with a checkpoint: {shown})"
+    )
+
+
 def load_trained(ckpt_path: str) -> tuple[Path, SparseModule, dict]:
     """The checkpoint a path names (the file itself, or ``<run folder>/checkpoints/last.ckpt``),
     read once; the trained module rebuilt from the settings saved in it; those settings."""
     path = Path(str(ckpt_path))
-    path = checkpoint_path("last", path) if path.is_dir() else checkpoint_path(str(path), path)
+    path = run_checkpoint(path) if path.is_dir() else checkpoint_path(str(path), path)
     state = read_checkpoint(path)
     trained = state.get("hyper_parameters", {}).get("run_config")
     if not trained:
