@@ -3,11 +3,13 @@ say how every job ended.
 
 Both record each job for the end of the multirun (rvsm/runtime/sweep_outcome.py: one line per
 job that did not finish, exit 1). The joblib launcher also runs each job in a process of its
-own, started for it (``spawn``) and watched by a thread of joblib's pool: Hydra's plugin runs
-jobs in loky's worker processes, and when one of those is killed (SIGKILL, as the out-of-memory
-killer does) loky kills the others too and the multirun ends in a traceback, the healthy jobs
-lost mid-run. Here a killed job is that job's failure alone (``status: failed`` in its
-metrics.json, its objective ``failed_objective``) and the others run to their end.
+own, forked for it from a server process that imported torch, Lightning and the module once
+(``forkserver``, so a job does not pay the seconds of those imports), and watched by a thread
+of joblib's pool: Hydra's plugin runs jobs in loky's worker processes, and when one of those is
+killed (SIGKILL, as the out-of-memory killer does) loky kills the others too and the multirun
+ends in a traceback, the healthy jobs lost mid-run. Here a killed job is that job's failure
+alone (``status: failed`` in its metrics.json, its objective ``failed_objective``) and the others
+run to their end.
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ def quiet_launcher_schema_warning() -> None:
     )
 
 
+# what the job processes' server imports once: the heavy imports every job needs
+PRELOAD = ("torch", "lightning", "rvsm.module", "rvsm.runtime.build")
+
+
 def _job_process(payload: bytes, results) -> None:
     """A job's own process: run it as the joblib plugin does, send back its JobReturn."""
     quiet_launcher_schema_warning()
@@ -96,7 +102,8 @@ class IsolatedJoblibLauncher(JoblibLauncher):
         payload = cloudpickle.dumps(
             (num, overrides, self.hydra_context, self.config, self.task_function, state)
         )
-        context = multiprocessing.get_context("spawn")
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(PRELOAD))  # read when the server starts, once
         reader, writer = context.Pipe(duplex=False)
         process = context.Process(target=_job_process, args=(payload, writer), name=f"job {num}")
         process.start()
