@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -n auto -m "not slurm" $(ARGS)
 
 # Sweeps through a real one-node SLURM cluster (Debian, as root): the tests start it with
-# `python -m rvsm.runtime.slurm_cluster start` (installing the packages if missing) and stop it.
+# `python -m tests.slurm_cluster start` (installing the packages if missing) and stop it.
 test-slurm: $(STAMP)
 	$(PY) -m pytest -q -m slurm tests/test_slurm.py $(ARGS)
 

@@ -21,8 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from rvsm.data import describe_data
 from rvsm.runtime.cli import fail, run_task
-from rvsm.runtime.io import write_csv, write_json
-from rvsm.runtime.trained import accuracies, prepare, test_accuracy
+from rvsm.trained import accuracies, prepare, test_accuracy
+from rvsm.utils.io import write_csv, write_json
 
 
 def evaluate(cfg: DictConfig) -> dict:

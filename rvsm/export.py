@@ -27,9 +27,9 @@ from rvsm.module import SparseModule
 from rvsm.nets import TremorCNN
 from rvsm.runtime.checks import ConfigError
 from rvsm.runtime.cli import fail, run_task
-from rvsm.runtime.io import atomic_open
-from rvsm.runtime.trained import prepare
 from rvsm.slim import CONVS, flops, slim
+from rvsm.trained import prepare
+from rvsm.utils.io import atomic_open
 
 BITS = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8)
 

@@ -22,8 +22,8 @@ from rvsm.methods import SparsityMethod
 from rvsm.methods.sparsity import sparsity_metrics
 from rvsm.methods.structure import LayerSpec
 from rvsm.nets import SplittableNet, TremorCNN
-from rvsm.runtime import allocator
 from rvsm.slim import flops, kept_channels, slim
+from rvsm.utils import allocator
 
 
 class DivergedError(RuntimeError):
@@ -48,7 +48,7 @@ class SparseModule(L.LightningModule):
         checkpoint); each check makes the host wait for the device, so None means every step on
         the CPU, where waiting costs nothing, and every 50 steps on an accelerator.
         ``retain_freed_memory``: keep freed buffers in the process
-        (rvsm/runtime/allocator.py), which spares the step its page faults.
+        (rvsm/utils/allocator.py), which spares the step its page faults.
         ``split_weight_decay``: the optimizer's weight decay on the split layers' weights (None:
         the same as on every other parameter; the authors' SGD recipe uses 0 there, where the
         coupling to u already regularises)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from rvsm.reporting.collect import collect
 from rvsm.reporting.stats import aggregate, pareto_front
 from rvsm.reporting.tables import as_csv, markdown
-from rvsm.runtime.io import atomic_open
+from rvsm.utils.io import atomic_open
 
 __all__ = ["main", "pareto_front"]
 

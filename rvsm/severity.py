@@ -20,8 +20,8 @@ from omegaconf import DictConfig
 from rvsm.data import describe_data
 from rvsm.runtime.checks import ConfigError
 from rvsm.runtime.cli import fail, run_task
-from rvsm.runtime.io import atomic_open, write_csv
-from rvsm.runtime.trained import accuracies, prepare, test_accuracy
+from rvsm.trained import accuracies, prepare, test_accuracy
+from rvsm.utils.io import atomic_open, write_csv
 
 LEVEL = 0.9  # the accuracy whose severity is read off
 CHANCE_MARGIN = 0.6  # above this at the smallest severity, the classifier sees something else

@@ -30,9 +30,9 @@ from rvsm.runtime.checkpointing import (
 )
 from rvsm.runtime.checks import ConfigError, root_message
 from rvsm.runtime.cli import fail, run_task
-from rvsm.runtime.io import write_json
 from rvsm.runtime.loggers import instantiate_all, wandb_loggers, wandb_run
 from rvsm.runtime.preemption import PREEMPTED_EXIT, Preempted
+from rvsm.utils.io import write_json
 
 log = logging.getLogger(__name__)
 

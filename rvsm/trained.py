@@ -15,7 +15,10 @@ from rvsm.runtime.checks import ConfigError, validate
 
 # modules whose classes moved since checkpoints were first written: a checkpoint's run_config
 # names its parts by ``_target_``, so an old one is read with the new names
-MOVED_TARGETS = {"rvsm.penalties.": "rvsm.methods.penalties."}
+MOVED_TARGETS = {
+    "rvsm.penalties.": "rvsm.methods.penalties.",
+    "rvsm.runtime.callbacks.ZeroPatternImage": "rvsm.reporting.zero_pattern.ZeroPatternImage",
+}
 
 
 def current_targets(node):

@@ -1,4 +1,4 @@
-"""A one-node SLURM cluster on this machine, with accounting: ``python -m rvsm.runtime.slurm_cluster
+"""A one-node SLURM cluster on this machine, with accounting: ``python -m tests.slurm_cluster
 start|stop|status``.
 
 For the SLURM tests (``make test-slurm``) and for trying ``hydra/launcher=slurm`` on a workstation
@@ -45,7 +45,7 @@ GRACE_S = 30  # preempted job: its --signal at once, SIGTERM this much later
 PORTS = {"slurmctld": 6817, "slurmd": 6818, "slurmdbd": 6819, "mariadbd": 6820}
 ETC = Path("/etc/slurm")
 STATE = Path(os.environ.get("RVSM_SLURM_STATE", "/var/lib/rvsm-slurm"))
-MARKER = "# written by rvsm.runtime.slurm_cluster"
+MARKER = "# written by tests.slurm_cluster"
 START_TIMEOUT_S = 60
 
 
@@ -93,7 +93,7 @@ def _daemons() -> dict[str, int]:
 
 
 def _record(daemons: dict[str, int]) -> None:
-    from rvsm.runtime.io import write_json
+    from rvsm.utils.io import write_json
 
     write_json(STATE / "daemons.json", daemons)
 
@@ -146,7 +146,7 @@ def _memory_mb() -> int:
 
 def slurm_conf(host: str, cpus: int, memory_mb: int) -> str:
     """slurm.conf for one node ``host`` with ``cpus`` and ``memory_mb`` to give to jobs."""
-    return f"""{MARKER}; python -m rvsm.runtime.slurm_cluster stop removes the cluster
+    return f"""{MARKER}; python -m tests.slurm_cluster stop removes the cluster
 ClusterName={CLUSTER}
 SlurmctldHost={host}
 SlurmUser=root
@@ -342,14 +342,14 @@ def status() -> bool:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in ("start", "stop", "status"):
-        print("usage: python -m rvsm.runtime.slurm_cluster start|stop|status", file=sys.stderr)
+        print("usage: python -m tests.slurm_cluster start|stop|status", file=sys.stderr)
         return 2
     try:
         if argv[0] == "start":
             seconds = start()
             print(f"slurm_cluster: up in {seconds:.1f} s; partitions {PARTITION} (default) and "
                   f"{HIGH_PARTITION} (preempts it); stop with "
-                  "python -m rvsm.runtime.slurm_cluster stop")  # fmt: skip
+                  "python -m tests.slurm_cluster stop")  # fmt: skip
         elif argv[0] == "stop":
             stop()
             print("slurm_cluster: stopped")

@@ -1,4 +1,4 @@
-"""rvsm.runtime.allocator: freed tensor buffers are reused, so repeated steps stop paying page
+"""rvsm.utils.allocator: freed tensor buffers are reused, so repeated steps stop paying page
 faults."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from tests.helpers import ROOT
 CODE = """
 import resource, sys, torch
 import torch.nn.functional as F
-from rvsm.runtime.allocator import retain_freed_memory
+from rvsm.utils.allocator import retain_freed_memory
 from rvsm.nets import TremorCNN
 if sys.argv[1] == "retain":
     assert retain_freed_memory()

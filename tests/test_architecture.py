@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from rvsm.utils.floors import FLOORS, floor_of, picture
 from tests.helpers import ROOT, TINY_DATA, run_cli
 
 PACKAGE = ROOT / "rvsm"
@@ -71,6 +72,58 @@ def test_the_cycle_check_finds_a_circle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
 
 
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every import from a floor to a higher one, and every module on no floor, as text."""
+    found = []
+    for module, imported in sorted(graph.items()):
+        here = floor_of(module)
+        if here is None:
+            found.append(f"{module} is on no floor (rvsm/utils/floors.py)")
+            continue
+        found += [
+            f"{module} ({FLOORS[here][0]}) imports {other} ({FLOORS[floor_of(other)][0]})"
+            for other in sorted(imported)
+            if (floor_of(other) or 0) > here
+        ]
+    return found
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """The graph over every rvsm module, with the names of hydra_plugins as installed (the
+    plugins live in rvsm/hydra_plugins, imported as hydra_plugins.*)."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    assert not _imports(modules.pop("rvsm")), "rvsm/__init__.py imports nothing"
+    ours = ("rvsm", "hydra_plugins.rvsm_launcher", "hydra_plugins.rvsm_search")
+    return {
+        name: {
+            m for m in _imports(path) if m == "rvsm" or m.startswith(tuple(f"{o}." for o in ours))
+        }
+        for name, path in modules.items()
+    }
+
+
+def test_no_import_runs_from_a_floor_to_a_higher_one():
+    graph = _package_imports()
+    assert "rvsm.utils.io" in graph["rvsm.data.cache"]  # the graph is read
+    assert not upward_imports(graph), "\n".join(upward_imports(graph))
+
+
+def test_the_floor_check_finds_an_upward_import_and_a_module_on_no_floor():
+    graph = {"rvsm.data.cache": {"rvsm.utils.io", "rvsm.runtime.io"}, "rvsm.loose": set()}
+    assert upward_imports(graph) == [
+        "rvsm.data.cache (parts) imports rvsm.runtime.io (runtime)",
+        "rvsm.loose is on no floor (rvsm/utils/floors.py)",
+    ]
+
+
+def test_the_layout_picture_in_readme_is_the_declared_floors():
+    text = (ROOT / "README.md").read_text()
+    begin, end = "<!-- floors: begin -->\n```\n", "\n```\n<!-- floors: end -->"
+    assert begin in text and end in text, "README.md lacks the floors markers"
+    shown = text.split(begin, 1)[1].split(end, 1)[0]
+    assert shown == picture(), "README's floors differ: python -m rvsm.utils.floors prints them"
+
+
 def test_the_math_floor_imports_neither_lightning_nor_hydra():
     for path in (PACKAGE / "methods").glob("*.py"):
         outside = {m.split(".")[0] for m in _imports(path)} & {"lightning", "hydra", "omegaconf"}
@@ -92,7 +145,7 @@ def test_nothing_in_the_repository_refers_to_files_outside_it():
 METHOD = '''
 import torch
 
-from rvsm.methods.arguments import non_negative, require
+from rvsm.utils.arguments import non_negative, require
 from rvsm.methods.base import SparsityMethod
 
 

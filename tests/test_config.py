@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from hydra_plugins.rvsm_search.pareto_sweeper import ParetoSweeper
 
 from rvsm.methods.dense import Dense
 from rvsm.methods.penalties import L0, L1, TL1
 from rvsm.runtime.checks import CONF_DIR, ConfigError, root_message, validate
 from rvsm.runtime.precheck import check_command_line, group_options
-from rvsm.search.checks import SWEEPER as SEARCH_SWEEPER
 from tests.helpers import TINY_DATA
 
 EXPECTED = {
@@ -53,7 +53,10 @@ def test_every_preset_and_grid_builds_on_every_sweep_point(choice):
     if choice.startswith("grid="):  # a grid sweeps seeds on one fixed data set
         assert "seed" in cfg.hydra.sweeper.params and cfg.data.seed == 12345
     if choice.startswith("hparams_search="):  # a search, on one fixed data set and seed
-        assert cfg.hydra.sweeper._target_ == SEARCH_SWEEPER and cfg.data.seed == 12345
+        assert (
+            cfg.hydra.sweeper._target_ == f"{ParetoSweeper.__module__}.ParetoSweeper"
+            and cfg.data.seed == 12345
+        )
         assert cfg.hydra.sweeper.params and cfg.hydra.sweeper.objectives == {
             "val/acc": "maximize",
             "val/sparsity_fc": "maximize",

@@ -248,7 +248,7 @@ def test_a_preempted_run_is_resumed_only_into_the_same_settings(tmp_path):
 
     from rvsm.runtime.checkpointing import config_hash, resume_point
     from rvsm.runtime.checks import ConfigError
-    from rvsm.runtime.io import write_json
+    from rvsm.utils.io import write_json
 
     cfg = OmegaConf.create({"seed": 1, "auto_resume": True, "paths": {"output_dir": "/a"}})
     (tmp_path / "checkpoints").mkdir()

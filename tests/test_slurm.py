@@ -1,4 +1,4 @@
-"""Sweeps through a real one-node SLURM cluster (rvsm/runtime/slurm_cluster.py, started here as
+"""Sweeps through a real one-node SLURM cluster (tests/slurm_cluster.py, started here as
 root): results, preemption by a higher-priority partition, a time limit, a job that dies, a cold
 data cache. ``make test-slurm`` runs these; ``make test`` leaves them out (marker ``slurm``)."""
 
@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from rvsm.runtime.slurm_cluster import HIGH_PARTITION, PARTITION, STATE, cancel_all, queued
 from tests.helpers import (
     ROOT,
     TINY_DATA,
@@ -29,6 +28,7 @@ from tests.helpers import (
     start,
     wait_for,
 )
+from tests.slurm_cluster import HIGH_PARTITION, PARTITION, STATE, cancel_all, queued
 
 pytestmark = pytest.mark.slurm  # and slow, as every test that starts a process
 
@@ -43,7 +43,7 @@ TRAIN_IMAGES = 192
 
 def cluster_cli(command: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "rvsm.runtime.slurm_cluster", command],
+        [sys.executable, "-m", "tests.slurm_cluster", command],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -59,7 +59,7 @@ def cluster():
     if cluster_cli("status").returncode == 0:
         if jobs := queued():
             pytest.fail(f"the running cluster has jobs {' '.join(jobs)} queued; the SLURM "
-                        "tests need the node to themselves: python -m rvsm.runtime.slurm_cluster "
+                        "tests need the node to themselves: python -m tests.slurm_cluster "
                         "stop")  # fmt: skip
         yield False  # not started here
         return
@@ -136,7 +136,7 @@ def test_cluster_refuses_a_second_start_and_a_user_other_than_root(cluster):
     folder = Path(tempfile.mkdtemp())
     try:
         folder.chmod(0o755)
-        script = shutil.copy(ROOT / "rvsm" / "runtime" / "slurm_cluster.py", folder)
+        script = shutil.copy(ROOT / "tests" / "slurm_cluster.py", folder)
         nobody = subprocess.run(
             ["/usr/bin/python3", script, "start"],
             cwd=folder,

@@ -28,7 +28,7 @@ import torch
 from rvsm.reporting.settings import data_label, knob_text
 from rvsm.reporting.timing import duration_text as _ms
 from rvsm.reporting.timing import interleaved
-from rvsm.runtime.io import atomic_open
+from rvsm.utils.io import atomic_open
 
 BATCHES = ((1, 201), (256, 21))  # batch size, interleaved repeats
 TARGET_ACC, TARGET_FLOPS, TARGET_SPEEDUP = 0.99, 1 / 3, 2.0

@@ -20,7 +20,7 @@ from pathlib import Path
 from rvsm.reporting.collect import collect
 from rvsm.reporting.settings import data_label, setting_key
 from rvsm.reporting.stats import aggregate
-from rvsm.runtime.io import atomic_open
+from rvsm.utils.io import atomic_open
 
 LEVELS = (0.97, 0.98, 0.99)
 SLACK = 0.005

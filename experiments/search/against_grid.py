@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from optuna._hypervolume import compute_hypervolume  # noqa: E402
 
 from rvsm.reporting.collect import collect  # noqa: E402
-from rvsm.runtime.io import atomic_open  # noqa: E402
+from rvsm.utils.io import atomic_open  # noqa: E402
 
 # (validation accuracy, validation FC sparsity): chance, no zeros; conf/hydra/sweeper/pareto.yaml's
 # reference_point, which the search's own hypervolume.png uses

@@ -16,7 +16,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from rvsm.data.fontfiles import digest
-from rvsm.runtime.io import atomic_open
+from rvsm.utils.io import atomic_open
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from rvsm.data.synth import generate_dataset, tool_settings
 from rvsm.data.words import SPLITS
-from rvsm.runtime.io import atomic_open
+from rvsm.utils.io import atomic_open
 
 
 def split_counts(total: int, proportions: dict[str, int]) -> dict[str, int]:

@@ -8,7 +8,7 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from rvsm.data.synth import SynthSettings, render_pair, tool_settings
-from rvsm.runtime.io import atomic_open
+from rvsm.utils.io import atomic_open
 
 
 def pair_grid(settings: SynthSettings, seed: int, n_pairs: int, columns: int) -> np.ndarray:

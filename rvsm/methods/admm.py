@@ -28,10 +28,10 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from rvsm.methods.arguments import integer, number, positive, require
 from rvsm.methods.base import SparsityMethod
 from rvsm.methods.constraints import keep_largest
 from rvsm.methods.structure import LayerSpec
+from rvsm.utils.arguments import integer, number, positive, require
 
 
 class ADMM(SparsityMethod):

@@ -25,11 +25,11 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from rvsm.methods.arguments import integer, number, require
 from rvsm.methods.base import SparsityMethod
 from rvsm.methods.schedules import cubic_sparsity, step_window
 from rvsm.methods.sparsity import zero_fraction
 from rvsm.methods.structure import LayerSpec
+from rvsm.utils.arguments import integer, number, require
 
 STRUCTURES = ("weights", "channels")
 

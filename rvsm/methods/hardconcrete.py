@@ -20,11 +20,11 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from rvsm.methods.arguments import non_negative, number, positive, require
 from rvsm.methods.base import SparsityMethod
 from rvsm.methods.gates import deterministic_gates, expected_l0, sample_gates
 from rvsm.methods.sparsity import zero_fraction
 from rvsm.methods.structure import LayerSpec
+from rvsm.utils.arguments import non_negative, number, positive, require
 
 
 class HardConcrete(SparsityMethod):

@@ -21,8 +21,8 @@ import math
 
 import torch
 
-from rvsm.methods.arguments import non_negative, positive, require
 from rvsm.methods.structure import LayerSpec, channel_groups
+from rvsm.utils.arguments import non_negative, positive, require
 
 _CHUNK = 1 << 19  # elements per chunk of the Tl1 prox: its temporaries stay in cache
 

@@ -33,13 +33,13 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from rvsm.methods.arguments import flag, integer, number, positive, require
 from rvsm.methods.base import SparsityMethod
 from rvsm.methods.constraints import keep_largest
 from rvsm.methods.coupling import COUPLINGS, DECOUPLED_FORMS, explicit_pull, proximal_pull
 from rvsm.methods.penalties import Penalty
 from rvsm.methods.schedules import cubic_sparsity, grown_beta, step_window
 from rvsm.methods.structure import LayerSpec
+from rvsm.utils.arguments import flag, integer, number, positive, require
 
 
 class RVSM(SparsityMethod):

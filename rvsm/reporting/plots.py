@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from rvsm.reporting.settings import data_label, family  # noqa: E402
-from rvsm.runtime.io import atomic_open  # noqa: E402
+from rvsm.utils.io import atomic_open  # noqa: E402
 
 MARKERS = "osD^vP*X"
 

@@ -2,7 +2,7 @@
 
 The same construction serves the task (``rvsm.train``) and the command-line pre-check, which
 builds every sweep point before the first job starts: each part validates its own settings in
-its constructor (``rvsm.methods.arguments``), so no method or data knob is checked anywhere else.
+its constructor (``rvsm.utils.arguments``), so no method or data knob is checked anywhere else.
 Nothing is generated or trained here.
 """
 

@@ -8,13 +8,9 @@ import time
 from pathlib import Path
 
 import lightning as L
-import numpy as np
-from PIL import Image
 
-from rvsm.reporting.zero_pattern import zero_pattern_image
-from rvsm.runtime.io import atomic_open
-from rvsm.runtime.loggers import wandb_loggers
 from rvsm.runtime.preemption import MidEpochCheckpoint
+from rvsm.utils.io import atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -113,35 +109,3 @@ class StageTimer(L.Callback):
 
     def on_validation_epoch_end(self, *_) -> None:
         self._end("val")
-
-
-class ZeroPatternImage(L.Callback):
-    """The FC layer's zero pattern (rvsm/reporting/zero_pattern.py): ``zero_pattern_fc.png`` in
-    the run folder at the end of training, and per validation epoch in W&B as
-    ``val/zero_pattern_fc``."""
-
-    def __init__(self, path: str) -> None:
-        self.path = Path(path)
-
-    @staticmethod
-    def _image(pl_module: L.LightningModule) -> np.ndarray:
-        weight = pl_module.evaluated_weights()[pl_module.net.head_name]
-        return zero_pattern_image(weight, pl_module.net.feature_shape)
-
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        loggers = wandb_loggers(trainer.loggers)
-        if trainer.sanity_checking or not loggers:
-            return
-        import wandb
-
-        caption = "FC weights kept (white) per class, channel tiles of the last feature map"
-        image = wandb.Image(self._image(pl_module), caption=caption)
-        for logger in loggers:
-            logger.experiment.log(
-                {"val/zero_pattern_fc": image, "trainer/global_step": trainer.global_step}
-            )
-
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.is_global_zero:
-            with atomic_open(self.path, "wb") as f:
-                Image.fromarray(self._image(pl_module)).save(f, format="PNG")

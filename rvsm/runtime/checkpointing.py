@@ -12,7 +12,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import OmegaConf
 
 from rvsm.runtime.checks import ConfigError
-from rvsm.runtime.io import atomic_open
+from rvsm.utils.io import atomic_open
 
 # What a Lightning checkpoint needs to resume the whole state (weights and u buffers, optimizer
 # and scheduler, loop position).

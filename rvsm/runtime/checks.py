@@ -16,8 +16,8 @@ from typing import Any
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from rvsm.methods.arguments import integer as _int
-from rvsm.methods.arguments import number as _number
+from rvsm.utils.arguments import integer as _int
+from rvsm.utils.arguments import number as _number
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 

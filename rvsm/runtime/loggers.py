@@ -8,7 +8,7 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from rvsm.runtime.io import atomic_open
+from rvsm.utils.io import atomic_open
 
 
 def instantiate_all(node: DictConfig | None, extra: dict[str, dict] | None = None) -> list:

@@ -31,13 +31,11 @@ from hydra.errors import (
     InstantiationException,
     OverrideParseException,
 )
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rvsm.runtime.checks import CONF_DIR, ConfigError, root_cause, root_message, validate
-from rvsm.search.checks import SWEEPER as SEARCH_SWEEPER
-from rvsm.search.checks import check_search
-
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+from rvsm.runtime.sweep_outcome import BASIC_SWEEPER
 
 
 def _search_dirs(overrides: list[Override]) -> list[Path] | None:
@@ -191,8 +189,7 @@ def check_command_line(
         # the plain values pick the configs, and with them the sweeper and a search's conditions
         plain = [v.text(0) for v in user if not v.override.is_sweep_override()]
         probe = _compose(config_name, hydra_line + plain, command)
-        if OmegaConf.select(probe, "hydra.sweeper._target_", default=None) == SEARCH_SWEEPER:
-            check_search(probe, [v.override.input_line for v in user])
+        _sweeper_precheck(probe, [v.override.input_line for v in user])
         conditions = OmegaConf.select(probe, "hydra.sweeper.conditions", default=None) or {}
         # a key searched under a condition is composed with its condition, as the preset's are
         held = [v for v in user if _key(v) in conditions]
@@ -206,6 +203,18 @@ def check_command_line(
             _refuse_intervals(preset, sweeper)
             for extra in _preset_lines(preset, conditions, dirs):
                 _check_point(_compose(config_name, line + extra, command) if extra else cfg)
+
+
+def _sweeper_precheck(cfg: DictConfig, overrides: list[str]) -> None:
+    """The configured sweeper's own check of its settings (a ``precheck(cfg, overrides)``
+    static method, as the search's sweeper has), found through its ``_target_``: a sweeper
+    registers its check by carrying it, so this floor imports no sweeper."""
+    target = OmegaConf.select(cfg, "hydra.sweeper._target_", default=None)
+    if not target or target.startswith("hydra._internal"):  # Hydra's own sweepers
+        return
+    check = getattr(get_class(target), "precheck", None)
+    if check is not None:
+        check(cfg, overrides)
 
 
 def _key(values: _Values) -> str:

@@ -20,7 +20,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
-from rvsm.runtime.io import write_json
+from rvsm.utils.io import write_json
 
 # statuses of jobs that did what they were asked: ok, stopped (stop_after_epochs, on purpose),
 # collapsed (stopped at chance: a result of the sweep, not a failure)

@@ -8,12 +8,11 @@ from collections.abc import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from rvsm.methods.arguments import integer as _int
-from rvsm.methods.arguments import number as _number
-from rvsm.methods.arguments import positive as _positive
 from rvsm.runtime.checks import ConfigError, Rule, validate
+from rvsm.utils.arguments import integer as _int
+from rvsm.utils.arguments import number as _number
+from rvsm.utils.arguments import positive as _positive
 
-SWEEPER = "hydra_plugins.rvsm_search.pareto_sweeper.ParetoSweeper"
 DIRECTIONS = ("maximize", "minimize")
 
 

@@ -19,8 +19,8 @@ import optuna  # noqa: E402
 from optuna.exceptions import ExperimentalWarning  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 
-from rvsm.runtime.io import atomic_open  # noqa: E402
 from rvsm.search.outcome import test_twin  # noqa: E402
+from rvsm.utils.io import atomic_open  # noqa: E402
 
 RUN_DIR = "run_dir"  # user attribute: the trial's job folder
 

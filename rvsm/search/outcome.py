@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hydra.core.utils import JobReturn, JobStatus
 
-from rvsm.methods.arguments import number
+from rvsm.utils.arguments import number
 
 
 def test_twin(key: str) -> str:

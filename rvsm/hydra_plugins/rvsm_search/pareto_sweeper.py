@@ -25,6 +25,14 @@ class ParetoSweeper(Sweeper):
         }
         self.settings = {"sampler": sampler, **plain}
 
+    @staticmethod
+    def precheck(cfg: DictConfig, overrides: list[str]) -> None:
+        """The search's settings and space, checked by ``rvsm.runtime.precheck`` before Hydra
+        starts (it finds this method through ``hydra.sweeper._target_``)."""
+        from rvsm.search.checks import check_search
+
+        check_search(cfg, overrides)
+
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
