@@ -46,6 +46,9 @@ PORTS = {"slurmctld": 6817, "slurmd": 6818, "slurmdbd": 6819, "mariadbd": 6820}
 ETC = Path("/etc/slurm")
 STATE = Path(os.environ.get("RVSM_SLURM_STATE", "/var/lib/rvsm-slurm"))
 MARKER = "# written by tests.slurm_cluster"
+# the same script's marker when it lived in the package (rvsm/runtime/slurm_cluster.py): a cluster
+# it set up is still ours to start again
+MARKERS = (MARKER, "# written by rvsm.runtime.slurm_cluster")
 START_TIMEOUT_S = 60
 
 
@@ -112,7 +115,7 @@ def check_can_start() -> None:
             f"port {', '.join(taken)} already in use on localhost: another cluster runs here"
         )
     conf = ETC / "slurm.conf"
-    if conf.exists() and MARKER not in conf.read_text():
+    if conf.exists() and not any(m in conf.read_text() for m in MARKERS):
         raise ClusterError(f"{conf} exists and was not written by this script; not touching it")
 
 
