@@ -3,7 +3,8 @@
 Row k of the FC weight holds, for class k, one weight per (channel, y, x) of the last feature
 map. Drawn per class as a grid of channel tiles (each tile the feature map's height x width),
 kept weights white, zeros black, grey lines between tiles, so one sees which channels and which
-parts of the text the sparse network still looks at.
+parts of the text the sparse network still looks at. ``ZeroPatternImage`` is the callback
+(named by conf/callbacks/default.yaml) that writes it into the run folder and W&B.
 """
 
 from __future__ import annotations

@@ -82,6 +82,8 @@ class IsolatedJoblibLauncher(JoblibLauncher):
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
         setup_globals()
+        # read when the server starts (at the first job), so set once for the whole multirun
+        multiprocessing.get_context("forkserver").set_forkserver_preload(list(PRELOAD))
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         settings = dict(self.joblib)
         settings["backend"] = "threading"  # a thread per running job, waiting on its process
@@ -103,7 +105,6 @@ class IsolatedJoblibLauncher(JoblibLauncher):
             (num, overrides, self.hydra_context, self.config, self.task_function, state)
         )
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(list(PRELOAD))  # read when the server starts, once
         reader, writer = context.Pipe(duplex=False)
         process = context.Process(target=_job_process, args=(payload, writer), name=f"job {num}")
         process.start()
