@@ -246,7 +246,7 @@ def sweep_throughput() -> list[str]:
         "seed=1,2,3,4",
         "data.seed=12345",
         "trainer.max_epochs=1",
-        "splitting.finetune_epochs=0",
+        "method.finetune_epochs=0",
     ]
     ways = {
         "1 job at a time x 2 threads (basic launcher)": ["threads=2"],
@@ -293,12 +293,12 @@ def _exported_models(size: list[int]) -> dict[str, torch.nn.Module]:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="train")
         grouped = compose(config_name="train", overrides=["penalty=group_l0"])
-    model = build_model(cfg.model, cfg.method, ["fc"], size)
+    model = build_model(cfg.model, cfg.method, ["fc"], size, cfg.penalty)
     u = model.method.u("fc")
     keep = torch.rand(u.shape, generator=torch.Generator().manual_seed(0)) >= 0.92
     u.copy_(model.net.fc.weight.detach() * keep)
     split = ["conv2", "conv3", "fc"]
-    pruned = build_model(grouped.model, grouped.method, split, size)
+    pruned = build_model(grouped.model, grouped.method, split, size, grouped.penalty)
     for name, width in zip(split, CHANNEL_WIDTHS, strict=True):  # conv2's groups: conv1 ...
         groups = channel_groups(pruned.layers[name].weight.detach(), pruned.layer_spec(name), "")
         groups[:, width:] = 0
@@ -383,7 +383,7 @@ def time_to_headline() -> list[str]:
             [
                 *cmd,
                 "trainer.max_epochs=1",
-                "splitting.finetune_epochs=0",
+                "method.finetune_epochs=0",
                 "+trainer.limit_train_batches=1",
                 "+trainer.limit_val_batches=1",
                 "+trainer.limit_test_batches=1",

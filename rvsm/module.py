@@ -182,7 +182,7 @@ class SparseModule(L.LightningModule):
         )
         raise DivergedError(
             f"train/loss {what} at epoch {self.current_epoch}, step {self.global_step} "
-            "(try a smaller model.optimizer.lr or splitting.beta)"
+            "(try a smaller model.optimizer.lr or method.beta)"
         )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

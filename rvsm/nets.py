@@ -7,6 +7,8 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from rvsm.utils.arguments import require
+
 BLOCK_ORDERS = ("pool_first", "pool_last")
 
 
@@ -61,19 +63,22 @@ class TremorCNN(nn.Module):
         block_order: str = "pool_first",
     ) -> None:
         super().__init__()
-        if block_order not in BLOCK_ORDERS:
-            raise ValueError(
-                f"model.net.block_order must be one of {BLOCK_ORDERS}, got {block_order!r}"
-            )
+        require("block_order", block_order, lambda v: v in BLOCK_ORDERS, f"one of {BLOCK_ORDERS}")
         self.pool_first = block_order == "pool_first"
         self.image_size = tuple(image_size)
         height, width = image_size
-        if height < 8 or width < 8:
-            raise ValueError(
-                f"data.synth.image_size must be at least 8x8 for three poolings, got {image_size}"
-            )
-        if len(channels) != 3 or min(channels) < 1:
-            raise ValueError(f"model.net.channels must be three positive widths, got {channels}")
+        require(
+            "image_size",
+            list(image_size),
+            min(height, width) >= 8,
+            "at least 8x8 for three poolings",
+        )
+        require(
+            "channels",
+            list(channels),
+            len(channels) == 3 and min(channels) >= 1,
+            "three positive widths",
+        )
         c1, c2, c3 = channels
         self.conv1 = nn.Conv2d(1, c1, 3, padding=1)
         self.conv2 = nn.Conv2d(c1, c2, 3, padding=1)

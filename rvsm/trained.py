@@ -66,7 +66,8 @@ def load_trained(ckpt_path: str) -> tuple[Path, SparseModule, dict]:
     trained = current_targets(trained)
     settings = OmegaConf.create(trained)
     image_size = settings.model.net.image_size
-    model = build_model(settings.model, settings.method, settings.splitting.layers, image_size)
+    layers = settings.splitting.layers
+    model = build_model(settings.model, settings.method, layers, image_size, settings.penalty)
     model.load_state_dict(state["state_dict"])
     return path, model.eval(), trained
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rvsm.utils.floors import FLOORS, floor_of, picture
-from tests.helpers import ROOT, TINY_DATA, run_cli
+from tests.helpers import ROOT, run_cli, tiny_data
 
 PACKAGE = ROOT / "rvsm"
 
@@ -187,14 +187,14 @@ def plugin(tmp_path: Path) -> tuple[list[str], dict[str, str]]:
 def test_a_new_method_from_one_module_and_one_config_runs_everywhere(tmp_path, cache_dir, plugin):
     args, env = plugin
     refused = run_cli(
-        ["-m", *args, "method.cutoff=0.01,-1", *TINY_DATA], tmp_path, cache_dir, env=env
+        ["-m", *args, "method.cutoff=0.01,-1", *tiny_data(args)], tmp_path, cache_dir, env=env
     )
     assert refused.returncode == 2
     assert refused.stderr.strip() == "rvsm: error: method.cutoff must be a number >= 0, got -1"
     assert not any(cache_dir.iterdir())  # refused before any data was generated
 
     single = run_cli(
-        [*args, *TINY_DATA, f"hydra.run.dir={tmp_path / 'one'}"], tmp_path, cache_dir, env=env
+        [*args, *tiny_data(args), f"hydra.run.dir={tmp_path / 'one'}"], tmp_path, cache_dir, env=env
     )
     assert single.returncode == 0, single.stderr[-3000:]
     assert "rvsm: method=zerosmall cutoff=0.01 seed=12345 |" in single.stdout
@@ -204,7 +204,7 @@ def test_a_new_method_from_one_module_and_one_config_runs_everywhere(tmp_path, c
 
     sweep = tmp_path / "sweep"
     multi = run_cli(
-        ["-m", *args, "method.cutoff=0.005,0.02", *TINY_DATA, f"hydra.sweep.dir={sweep}"],
+        ["-m", *args, "method.cutoff=0.005,0.02", *tiny_data(args), f"hydra.sweep.dir={sweep}"],
         tmp_path,
         cache_dir,
         env=env,

@@ -24,7 +24,7 @@ RUN = [
     "penalty.lam=1e-3",
     f"splitting.layers=[{','.join(SPLIT)}]",
     "trainer.max_epochs=2",
-    "splitting.finetune_epochs=1",
+    "method.finetune_epochs=1",
 ]
 
 

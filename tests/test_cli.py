@@ -31,7 +31,7 @@ REQUIRED = (
 def test_smoke_run_writes_metrics_json(tmp_path, cache_dir, penalty_args, expected):
     run_dir = tmp_path / "run"
     result = run_cli(
-        [*TINY_DATA, *penalty_args, "seed=7", "splitting.beta=0.02", f"hydra.run.dir={run_dir}"],
+        [*TINY_DATA, *penalty_args, "seed=7", "method.beta=0.02", f"hydra.run.dir={run_dir}"],
         cwd=tmp_path,
         cache_dir=cache_dir,
         fresh=expected[0] == "l0",  # once in a new interpreter, as a user starts it
@@ -56,7 +56,7 @@ def test_sparsity_reported_is_fraction_of_zeros_in_checkpointed_u(tmp_path, cach
     import torch
 
     run_dir = tmp_path / "run"
-    args = [*TINY_DATA, "penalty.lam=1e-5", "splitting.beta=0.01", f"hydra.run.dir={run_dir}"]
+    args = [*TINY_DATA, "penalty.lam=1e-5", "method.beta=0.01", f"hydra.run.dir={run_dir}"]
     result = run_cli(args, cwd=tmp_path, cache_dir=cache_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -151,7 +151,7 @@ def test_wandb_offline_run_holds_history_and_resolved_config(tmp_path, cache_dir
     assert "val/zero_pattern_fc._type" in logged  # the zero-pattern picture, as a wandb.Image
     assert list((offline / "files" / "media" / "images").glob("val/zero_pattern_fc_*.png"))
     config = [r["config"]["update"] for r in records if r.get("type") == "config"]
-    assert any(c.get("splitting", {}).get("beta") == 0.1 for c in config)
+    assert any(c.get("method", {}).get("beta") == 0.1 for c in config)
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")

@@ -9,9 +9,10 @@ from hydra_plugins.rvsm_search.pareto_sweeper import ParetoSweeper
 
 from rvsm.methods.dense import Dense
 from rvsm.methods.penalties import L0, L1, TL1
+from rvsm.runtime.build import build_method
 from rvsm.runtime.checks import CONF_DIR, ConfigError, root_message, validate
 from rvsm.runtime.precheck import check_command_line, group_options
-from tests.helpers import TINY_DATA
+from tests.helpers import tiny_data
 
 EXPECTED = {
     "paper_l0": (L0, 1e-5, None),
@@ -97,12 +98,12 @@ def test_experiment_preset_composes_and_validates(name):
     penalty = instantiate(cfg.penalty)
     assert type(penalty) is kind and penalty.lam == lam
     assert getattr(penalty, "a", None) == a
-    assert cfg.task_name == name and cfg.splitting.beta == 0.1
+    assert cfg.task_name == name and cfg.method.beta == 0.1
     if name.startswith("extreme"):  # the recorded comparison's budget
-        assert cfg.trainer.max_epochs == 7 and cfg.splitting.finetune_epochs == 1
+        assert cfg.trainer.max_epochs == 7 and cfg.method.finetune_epochs == 1
     if name == "extreme_l0":  # exactly 97% zeros, beta doubling each epoch
-        method = instantiate(cfg.method)
-        assert method.target == 0.97 and method.growth == 2.0
+        method = build_method(cfg.method, cfg.penalty)
+        assert method.settings.target_sparsity == 0.97 and method.settings.beta_growth == 2.0
 
 
 def test_command_line_overrides_win_over_a_preset():
@@ -116,7 +117,7 @@ def test_command_line_overrides_win_over_a_preset():
 BAD_SETTINGS = [
     (["penalty=foo"], "penalty=foo"),
     (["penalty.lam=-1"], "penalty.lam"),
-    (["splitting.beta=0"], "splitting.beta"),
+    (["method.beta=0"], "method.beta"),
     (["penalty=tl1", "penalty.a=0"], "penalty.a"),
     (["splitting.layers=[fc,conv9]"], "splitting.layers"),
     (["trainer=tpu"], "trainer=tpu"),
@@ -130,25 +131,25 @@ BAD_SETTINGS = [
     (["stop_after_epochs=0"], "stop_after_epochs"),
     (["data.synth.supersample=0"], "data.synth.supersample"),
     (["trainer.max_epochs=0"], "trainer.max_epochs"),
-    (["splitting.beta_growth=0"], "splitting.beta_growth"),
-    (["splitting.beta_max=0.05"], "splitting.beta_max"),  # below splitting.beta = 0.1
-    (["splitting.finetune_epochs=-1"], "splitting.finetune_epochs"),
-    (["trainer.max_epochs=3", "splitting.finetune_epochs=3"], "splitting.finetune_epochs"),
-    (["splitting.sync_every_epoch=maybe"], "splitting.sync_every_epoch"),
+    (["method.beta_growth=0"], "method.beta_growth"),
+    (["method.beta_max=0.05"], "method.beta_max"),  # below method.beta = 0.1
+    (["method.finetune_epochs=-1"], "method.finetune_epochs"),
+    (["trainer.max_epochs=3", "method.finetune_epochs=3"], "method.finetune_epochs"),
+    (["method.sync_every_epoch=maybe"], "method.sync_every_epoch"),
     (["method=gmp", "method.sparsity=1.0"], "method.sparsity"),
     (["method=gmp", "method.start=0.5", "method.end=0.2"], "method.end"),
     (["method=hardconcrete", "method.lam=-1"], "method.lam"),
     (["method=hardconcrete", "method.gate_lr=0"], "method.gate_lr"),
     (["method=lasso"], "method=lasso"),
     (["data.cache_dir=/dev/null/cache"], "data.cache_dir: cannot create or write"),
-    (["splitting.coupling=foo"], "splitting.coupling"),
-    (["splitting.decoupled_form=implicit"], "splitting.decoupled_form"),
-    (["splitting.target_sparsity=1.0"], "splitting.target_sparsity"),
-    (["splitting.target_sparsity=0"], "splitting.target_sparsity"),
+    (["method.coupling=foo"], "method.coupling"),
+    (["method.decoupled_form=implicit"], "method.decoupled_form"),
+    (["method.target_sparsity=1.0"], "method.target_sparsity"),
+    (["method.target_sparsity=0"], "method.target_sparsity"),
     (
-        ["splitting.target_sparsity=0.9", "splitting.target_end=0.9"]
-        + ["trainer.max_epochs=4", "splitting.finetune_epochs=1"],  # finetune from 0.75 on
-        "splitting.target_end",
+        ["method.target_sparsity=0.9", "method.target_end=0.9"]
+        + ["trainer.max_epochs=4", "method.finetune_epochs=1"],  # finetune from 0.75 on
+        "method.target_end",
     ),
     (["method=admm", "method.rho_growth=-1.3"], "method.rho_growth"),
     (["method=admm", "method.sparsity=1.5"], "method.sparsity"),
@@ -174,7 +175,7 @@ def test_the_command_line_check_refuses_each_bad_setting_in_one_line_before_any_
     cache.mkdir()
     monkeypatch.setenv("RVSM_CACHE_DIR", str(cache))
     with pytest.raises(ConfigError) as refused:
-        check_command_line([*TINY_DATA, *args, f"hydra.run.dir={tmp_path / 'run'}"])
+        check_command_line([*tiny_data(args), *args, f"hydra.run.dir={tmp_path / 'run'}"])
     line = root_message(refused.value)  # what the command line prints after "rvsm: error: "
     assert key in line and "\n" not in line
     assert not list(cache.iterdir()), "data was generated before the error"

@@ -132,11 +132,11 @@ def test_group_penalty_on_a_layer_without_channels_is_one_line_naming_the_key(ca
     with pytest.raises(ValueError) as err:
         GroupL0(1e-3).prox(torch.ones(shape), 0.1, spec)
     message = str(err.value)
-    assert message.startswith("splitting.layers: penalty=group_l0") and said in message
+    assert message.startswith("layers: penalty=group_l0") and said in message
     assert "\n" not in message
 
 
 @pytest.mark.parametrize("kind", [GroupL0, GroupL1, GroupTL1])
 def test_negative_lambda_is_refused_naming_the_key(kind):
-    with pytest.raises(ValueError, match=r"^penalty\.lam must be a number >= 0, got -0\.1$"):
+    with pytest.raises(ValueError, match=r"^lam must be a number >= 0, got -0\.1$"):
         make(kind, -0.1)

@@ -55,9 +55,9 @@ TYPOS = [
         "(to add a new key: +experment=...)",
     ),
     (
-        ["splitting.betta=0.2"],
-        "splitting.betta: unknown key; did you mean splitting.beta=0.2? "
-        "(to add a new key: +splitting.betta=...)",
+        ["method.betta=0.2"],
+        "method.betta: unknown key; did you mean method.beta=0.2? "
+        "(to add a new key: +method.betta=...)",
     ),
     (
         ["penalty.lamm=1e-4"],

@@ -154,10 +154,10 @@ def test_value_is_lam_times_sum_of_p(penalty, p):
 @pytest.mark.parametrize(
     "make,message",
     [
-        (lambda: L0(-1.0), "penalty.lam"),
-        (lambda: TL1(0.1, 0.0), "penalty.a"),
-        (lambda: TL1(0.1, -2.0), "penalty.a"),
-        (lambda: L1(0.1).prox(torch.ones(2), 0.0), "splitting.beta"),
+        (lambda: L0(-1.0), "^lam must"),
+        (lambda: TL1(0.1, 0.0), "^a must"),
+        (lambda: TL1(0.1, -2.0), "^a must"),
+        (lambda: L1(0.1).prox(torch.ones(2), 0.0), "^beta must"),
     ],
 )
 def test_bad_parameters_name_the_key(make, message):

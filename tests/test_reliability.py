@@ -148,7 +148,7 @@ def test_divergence_stops_with_status_and_keeps_last_good_checkpoint(workdir, ca
     digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()
     # beta so large that beta/2 ||w - u||^2 overflows float32: the loss is inf from the first step
     resumed = run_cli(
-        [*RUN, "ckpt_path=last", "splitting.beta=1e39", f"hydra.run.dir={run_dir}"], workdir, cache
+        [*RUN, "ckpt_path=last", "method.beta=1e39", f"hydra.run.dir={run_dir}"], workdir, cache
     )
     assert resumed.returncode == 3
     last = resumed.stderr.strip().splitlines()[-1]

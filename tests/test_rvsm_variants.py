@@ -15,10 +15,11 @@ from rvsm.methods.admm import ADMM
 from rvsm.methods.penalties import L0
 from rvsm.methods.rvsm import RVSM
 from rvsm.module import SparseModule
+from rvsm.runtime.build import build_method
 from rvsm.runtime.checks import CONF_DIR
 from tests.helpers import (
+    ANY_METHOD,
     BETA,
-    TINY_DATA,
     assert_same_numbers,
     fit,
     make_module,
@@ -202,10 +203,10 @@ def test_authors_preset_composes_to_sgd_decoupled_explicit_and_constant_beta():
     group = optimizer.param_groups[0]
     assert group["momentum"] == 0.9 and group["nesterov"] and group["weight_decay"] == 5e-4
     assert cfg.model.split_weight_decay == 0.0 and cfg.model.scheduler._target_.endswith("step_lr")
-    method = instantiate(cfg.method)
-    assert (method.coupling, method.decoupled_form) == ("decoupled", "explicit")
-    assert method.growth == 1.0 and method.beta0 == 0.01 and method.reset_optimizer_on_sync
-    assert method.sync_every_epoch and method.finetune_epochs == 0
+    s = build_method(cfg.method, cfg.penalty).settings
+    assert (s.coupling, s.decoupled_form) == ("decoupled", "explicit")
+    assert s.beta_growth == 1.0 and s.beta == 0.01 and s.reset_optimizer_on_sync
+    assert s.sync_every_epoch and s.finetune_epochs == 0
 
 
 def test_split_weights_get_their_own_weight_decay():
@@ -218,8 +219,8 @@ def test_split_weights_get_their_own_weight_decay():
 
 
 # Deterministic CPU runs of 3 epochs; stopped after epoch 1 (mid-schedule), then resumed.
-RESUMED = [*TINY_DATA, "data.n_pairs={train:200,val:32,test:32}", "trainer.max_epochs=3"]
-RESUMED += ["trainer.deterministic=true", "splitting.finetune_epochs=1"]
+RESUMED = [*ANY_METHOD, "data.n_pairs={train:200,val:32,test:32}", "trainer.max_epochs=3"]
+RESUMED += ["trainer.deterministic=true"]  # RVSM's default: the last epoch fine-tunes
 VARIANTS = {
     "admm-dual": [
         "method=admm",
@@ -227,10 +228,10 @@ VARIANTS = {
         "method.update_every_steps=3",
         "method.retrain_epochs=1",
     ],
-    "target-schedule": ["splitting.target_sparsity=0.9"],
+    "target-schedule": ["method.target_sparsity=0.9"],
     "decoupled-reset": [
-        "splitting.coupling=decoupled",
-        "splitting.reset_optimizer_on_sync=true",
+        "method.coupling=decoupled",
+        "method.reset_optimizer_on_sync=true",
         "model/optimizer=sgd",
         "model/scheduler=step",
     ],

@@ -119,11 +119,11 @@ def test_finetune_fixes_the_support_and_ends_with_w_equal_u(penalty):
 
 
 def test_bad_schedule_values_are_refused():
-    with pytest.raises(ValueError, match="splitting.beta_growth"):
+    with pytest.raises(ValueError, match="^beta_growth must"):
         make_module(L0(1e-3), beta_growth=0.0)
-    with pytest.raises(ValueError, match="splitting.beta_max"):
+    with pytest.raises(ValueError, match="^beta_max must"):
         make_module(L0(1e-3), beta_max=BETA / 2)
-    with pytest.raises(ValueError, match="splitting.finetune_epochs"):
+    with pytest.raises(ValueError, match="^finetune_epochs must"):
         make_module(L0(1e-3), finetune_epochs=-1)
 
 
@@ -135,11 +135,11 @@ SCHEDULED = [
     "trainer.max_epochs=4",
     "trainer.deterministic=true",
     "penalty.lam=1e-4",
-    "splitting.beta_growth=2.0",
-    "splitting.beta_max=0.5",
-    "splitting.keep_threshold=false",
-    "splitting.sync_every_epoch=true",
-    "splitting.finetune_epochs=1",
+    "method.beta_growth=2.0",
+    "method.beta_max=0.5",
+    "method.keep_threshold=false",
+    "method.sync_every_epoch=true",
+    "method.finetune_epochs=1",
 ]
 
 

@@ -23,8 +23,8 @@ RECORDED_AS = {
     "penalty": "penalty",
     "penalty.lam": "lam",
     "penalty.a": "a",
-    "splitting.beta": "beta",
-    "splitting.beta_growth": "beta_growth",
+    "method.beta": "beta",
+    "method.beta_growth": "beta_growth",
 }
 
 

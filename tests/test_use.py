@@ -48,7 +48,6 @@ def test_a_checkpoint_naming_the_old_module_paths_still_loads(trained, tmp_path)
     penalty = state["hyper_parameters"]["run_config"]["penalty"]
     assert penalty["_target_"] == "rvsm.methods.penalties.L0"
     penalty["_target_"] = "rvsm.penalties.L0"
-    state["hyper_parameters"]["run_config"]["method"]["penalty"]["_target_"] = "rvsm.penalties.L0"
     old = tmp_path / "old.ckpt"
     torch.save(state, old)
     out = tmp_path / "old_eval"

@@ -37,14 +37,14 @@ run() {
     hardconcrete) part hardconcrete compare_hardconcrete method.lam=1e-3,3e-3 ;;
     rvsm_decoupled) part rvsm_decoupled compare_rvsm_decoupled ;;
     rvsm_decoupled_explicit)  # the authors' form of the same pull, at the middle lam
-      part rvsm_decoupled_explicit compare_rvsm_decoupled splitting.decoupled_form=explicit \
+      part rvsm_decoupled_explicit compare_rvsm_decoupled method.decoupled_form=explicit \
         penalty.lam=2.5e-3 ;;
     dense) part dense compare_dense ;;
     at_default)  # make train's operating point (92-93% FC zeros): does the best variant beat it?
-      part at_default compare_rvsm_target_growth splitting.target_sparsity=0.93 ;;
+      part at_default compare_rvsm_target_growth method.target_sparsity=0.93 ;;
     long)  # twice the budget (14 epochs) for the best RVSM variant and gmp, at 98% and 99%
       part long_rvsm_target_growth compare_rvsm_target_growth trainer.max_epochs=14 \
-        splitting.target_sparsity=0.98,0.99
+        method.target_sparsity=0.98,0.99
       part long_gmp compare_gmp trainer.max_epochs=14 method.sparsity=0.98,0.99 ;;
     collect)
       mkdir -p experiments/compare/variants/runs

@@ -24,6 +24,7 @@ prune; w itself is the dense twin until then.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -32,48 +33,46 @@ from rvsm.methods.base import SparsityMethod
 from rvsm.methods.constraints import keep_largest
 from rvsm.methods.structure import LayerSpec
 from rvsm.utils.arguments import integer, number, positive, require
+from rvsm.utils.settings import Settings, knob
+
+
+@dataclass(frozen=True)
+class ADMMSettings(Settings):
+    """ADMM's knobs (``method.*`` of conf/method/admm.yaml)."""
+
+    sparsity: float = knob(
+        0.9,
+        lambda v: number(v) and 0 < v < 1,
+        "a fraction in (0, 1)",
+        label="sparsity_target",
+        main=True,
+    )
+    rho: float = knob(0.1, positive, "a number > 0")
+    rho_growth: float = knob(1.1, lambda v: number(v) and v >= 1, "a number >= 1")
+    update_every_steps: int = knob(100, lambda v: integer(v) and v >= 1, "an integer >= 1")
+    retrain_epochs: int = knob(2, lambda v: integer(v) and v >= 0, "an integer >= 0")
+    #: the run's ``trainer.max_epochs``: room for one ADMM epoch before the retraining
+    max_epochs: int | None = knob(None, described=False)
+
+    def check(self) -> None:
+        if self.max_epochs not in (None, -1):
+            require(
+                "retrain_epochs",
+                self.retrain_epochs,
+                self.retrain_epochs < self.max_epochs,
+                f"an integer >= 0 and < the run's epochs ({self.max_epochs})",
+            )
 
 
 class ADMM(SparsityMethod):
     name = "admm"
     dense_twin = True
-    main_knobs = ("sparsity_target",)
+    Settings = ADMMSettings
 
-    def __init__(
-        self,
-        sparsity: float = 0.9,
-        rho: float = 0.1,
-        rho_growth: float = 1.1,
-        update_every_steps: int = 100,
-        retrain_epochs: int = 2,
-        max_epochs: int | None = None,
-    ) -> None:
-        """``max_epochs``: the run's ``trainer.max_epochs``, which must leave room for at least
-        one ADMM epoch before the retraining (None: not checked)."""
-        super().__init__()
-        require(
-            "method.sparsity", sparsity, lambda v: number(v) and 0 < v < 1, "a fraction in (0, 1)"
-        )
-        require("method.rho", rho, positive, "a number > 0")
-        require("method.rho_growth", rho_growth, lambda v: number(v) and v >= 1, "a number >= 1")
-        require(
-            "method.update_every_steps",
-            update_every_steps,
-            lambda v: integer(v) and v >= 1,
-            "an integer >= 1",
-        )
-        require(
-            "method.retrain_epochs",
-            retrain_epochs,
-            lambda v: (
-                integer(v) and v >= 0 and (max_epochs is None or max_epochs == -1 or v < max_epochs)
-            ),
-            f"an integer >= 0 and < trainer.max_epochs ({max_epochs})",
-        )
-        self.sparsity, self.rho0, self.growth = float(sparsity), float(rho), float(rho_growth)
-        self.update_every, self.retrain_epochs = update_every_steps, retrain_epochs
+    def __init__(self, **knobs) -> None:
+        super().__init__(**knobs)
         # state, saved in checkpoints with u, U and the masks
-        self.register_buffer("rho", torch.tensor(float(rho), dtype=torch.float64))
+        self.register_buffer("rho", torch.tensor(float(self.settings.rho), dtype=torch.float64))
         self.register_buffer("pruned", torch.tensor(False))
 
     def bind(
@@ -82,7 +81,7 @@ class ADMM(SparsityMethod):
         super().bind(layers, specs)
         for name, layer in self.layers.items():
             w = layer.weight.detach()
-            self.register_buffer(f"u_{name}", keep_largest(w, self.sparsity))
+            self.register_buffer(f"u_{name}", keep_largest(w, self.settings.sparsity))
             self.register_buffer(f"dual_{name}", torch.zeros_like(w))
             self.register_buffer(f"mask_{name}", torch.ones_like(w, dtype=torch.bool))
 
@@ -109,25 +108,25 @@ class ADMM(SparsityMethod):
         """One ADMM iteration: u <- proj_k(w + U), U <- U + w - u, rho <- rho * growth."""
         for name, layer in self.layers.items():
             w = layer.weight
-            self.u(name).copy_(keep_largest(w + self.dual(name), self.sparsity))
+            self.u(name).copy_(keep_largest(w + self.dual(name), self.settings.sparsity))
             self.dual(name).add_(w - self.u(name))
-        self.rho.mul_(self.growth)
+        self.rho.mul_(self.settings.rho_growth)
 
     @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:
         if self.pruned:
             for name, layer in self.layers.items():
                 layer.weight.mul_(self.mask(name))
-        elif step % self.update_every == 0:
+        elif step % self.settings.update_every_steps == 0:
             self.admm_update()
 
     @torch.no_grad()
     def on_epoch_end(self, epoch: int, max_epochs: int) -> bool:
         """The hard prune before the retraining epochs: w keeps its own k largest magnitudes."""
-        if self.pruned or epoch + 1 != max_epochs - self.retrain_epochs:
+        if self.pruned or epoch + 1 != max_epochs - self.settings.retrain_epochs:
             return False
         for name, layer in self.layers.items():
-            kept = keep_largest(layer.weight, self.sparsity) != 0
+            kept = keep_largest(layer.weight, self.settings.sparsity) != 0
             self.mask(name).copy_(kept)
             layer.weight.mul_(kept)
         self.pruned.fill_(True)
@@ -144,13 +143,3 @@ class ADMM(SparsityMethod):
             for name, layer in self.layers.items()
         )
         return {"rho": float(self.rho), "w_minus_u": gap**0.5}
-
-    def describe(self) -> dict:
-        return {
-            "method": self.name,
-            "sparsity_target": self.sparsity,
-            "rho": self.rho0,
-            "rho_growth": self.growth,
-            "update_every_steps": self.update_every,
-            "retrain_epochs": self.retrain_epochs,
-        }

@@ -3,7 +3,9 @@
 The module owns the network, the optimizer and the metrics; a method owns everything that makes
 the split layers sparse. It is an ``nn.Module`` so that its buffers (u, masks, beta) and
 parameters (gates) are saved in checkpoints and, if it has any, trained by the same optimizer.
-A new method is one file here plus one file in ``conf/method/``.
+A new method is one file here plus one file in ``conf/method/``; its knobs are one settings
+object (``Settings``, a frozen dataclass whose fields carry their checks), from which its
+validation, ``describe()`` and summary follow, so a new knob is one field and one config line.
 """
 
 from __future__ import annotations
@@ -14,20 +16,33 @@ import torch
 from torch import nn
 
 from rvsm.methods.structure import LayerSpec
+from rvsm.utils.settings import Settings
 
 
 class SparsityMethod(nn.Module):
     """Base class: dense training of the split layers; subclasses override what they change."""
 
     name = "base"
+    #: the method's settings (its knobs); built from the constructor's keyword arguments
+    Settings: type[Settings] = Settings
     #: whether the network being optimized (w) differs from the evaluated (sparse) one, so that
     #: its accuracy is worth reporting as ``*/acc_dense``
     dense_twin = False
     #: the knobs (keys of ``describe()``) always named in a report's label of a setting: what
-    #: the method is swept over
+    #: the method is swept over (default: ``leading_knobs`` and the settings marked ``main``)
     main_knobs: tuple[str, ...] = ()
-    #: the knobs named in a run's one-line summary (None: ``main_knobs``)
-    summary_knobs: tuple[str, ...] | None = None
+    #: main knobs that are not settings of the method (RVSM: its penalty's)
+    leading_knobs: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "main_knobs" not in cls.__dict__:
+            cls.main_knobs = (*cls.leading_knobs, *cls.Settings.labels("main"))
+
+    def __init__(self, **knobs) -> None:
+        """``knobs``: the fields of ``Settings``, checked here (an unknown one refused)."""
+        super().__init__()
+        self.settings = self.Settings.from_knobs(knobs)
 
     def bind(
         self, layers: Mapping[str, nn.Module], specs: Mapping[str, LayerSpec] | None = None
@@ -38,10 +53,10 @@ class SparsityMethod(nn.Module):
         self.specs = dict(specs or {})
 
     def summary(self) -> dict:
-        """The settings named in a run's one-line summary (those that are set)."""
-        described = self.describe()
-        keys = self.main_knobs if self.summary_knobs is None else self.summary_knobs
-        return {k: described[k] for k in keys if described.get(k) is not None}
+        """The settings named in a run's one-line summary (those that are set): the main knobs
+        and those marked ``summary``, in the order ``describe()`` gives them."""
+        keys = {*self.main_knobs, *self.Settings.labels("summary")}
+        return {k: v for k, v in self.describe().items() if k in keys and v is not None}
 
     def training_weights(self) -> dict[str, torch.Tensor]:
         """Weights the training forward uses in place of some split layers' own (by layer)."""
@@ -81,4 +96,4 @@ class SparsityMethod(nn.Module):
 
     def describe(self) -> dict:
         """The settings that identify this method in ``metrics.json`` and reports."""
-        return {"method": self.name}
+        return {"method": self.name, **self.settings.described()}

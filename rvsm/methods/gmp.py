@@ -20,6 +20,7 @@ the next layer when the network is rebuilt at the kept widths.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -30,51 +31,59 @@ from rvsm.methods.schedules import cubic_sparsity, step_window
 from rvsm.methods.sparsity import zero_fraction
 from rvsm.methods.structure import LayerSpec
 from rvsm.utils.arguments import integer, number, require
+from rvsm.utils.settings import Settings, knob
 
 STRUCTURES = ("weights", "channels")
+
+
+@dataclass(frozen=True)
+class GMPSettings(Settings):
+    """GMP's knobs (``method.*`` of conf/method/gmp.yaml)."""
+
+    sparsity: float = knob(
+        0.9,
+        lambda v: number(v) and 0 <= v < 1,
+        "a fraction in [0, 1)",
+        label="sparsity_target",
+        main=True,
+    )
+    start: float = knob(
+        0.1,
+        lambda v: number(v) and 0 <= v <= 1,
+        "a fraction of the steps in [0, 1]",
+        label="prune_start",
+    )
+    end: float = knob(
+        0.6,
+        lambda v: number(v) and 0 <= v <= 1,
+        "a fraction of the steps in [0, 1]",
+        label="prune_end",
+    )
+    every_steps: int = knob(
+        20, lambda v: integer(v) and v >= 1, "an integer >= 1", label="prune_every_steps"
+    )
+    structure: str = knob("weights", lambda v: v in STRUCTURES, "weights or channels")
+
+    def check(self) -> None:
+        require("end", self.end, self.end >= self.start, f">= start ({self.start})")
 
 
 class GMP(SparsityMethod):
     name = "gmp"
     dense_twin = False
-    main_knobs = ("sparsity_target",)
-
-    def __init__(
-        self,
-        sparsity: float = 0.9,
-        start: float = 0.1,
-        end: float = 0.6,
-        every_steps: int = 20,
-        structure: str = "weights",
-    ) -> None:
-        super().__init__()
-        require("method.structure", structure, lambda v: v in STRUCTURES, "weights or channels")
-        require(
-            "method.sparsity", sparsity, lambda v: number(v) and 0 <= v < 1, "a fraction in [0, 1)"
-        )
-        require(
-            "method.start and method.end",
-            (start, end),
-            lambda v: number(v[0]) and number(v[1]) and 0 <= v[0] <= v[1] <= 1,
-            "0 <= start <= end <= 1 (fractions of the steps)",
-        )
-        require(
-            "method.every_steps", every_steps, lambda v: integer(v) and v >= 1, "an integer >= 1"
-        )
-        self.sparsity, self.start, self.end = float(sparsity), float(start), float(end)
-        self.every_steps, self.structure = every_steps, structure
+    Settings = GMPSettings
 
     def bind(
         self, layers: Mapping[str, nn.Module], specs: Mapping[str, LayerSpec] | None = None
     ) -> None:
         super().bind(layers, specs)
-        if self.structure == "channels":
+        if self.settings.structure == "channels":
             for name, layer in self.layers.items():
                 require(
-                    "splitting.layers",
+                    "layers",
                     name,
                     isinstance(layer, nn.Conv2d),
-                    "conv layers only with method.structure=channels (it prunes whole filters; "
+                    "conv layers only with structure=channels (it prunes whole filters; "
                     "e.g. [conv1,conv2,conv3])",
                 )
         # weight -> weight_orig (parameter) * weight_mask (buffer, all ones): both exist before a
@@ -84,7 +93,7 @@ class GMP(SparsityMethod):
 
     def window(self, total_steps: int | float) -> tuple[int, int]:
         """The steps t0 <= t1 between which the sparsity grows (t1 >= 1, so it is reached)."""
-        return step_window(self.start, self.end, total_steps)
+        return step_window(self.settings.start, self.settings.end, total_steps)
 
     @torch.no_grad()
     def prune_to(self, fraction: float) -> None:
@@ -93,7 +102,7 @@ class GMP(SparsityMethod):
         ones stay pruned."""
         for layer in self.layers.values():
             mask = layer.weight_mask
-            if self.structure == "channels":
+            if self.settings.structure == "channels":
                 n, pruned = mask.shape[0], int((~mask.flatten(1).any(dim=1)).sum())
             else:
                 n, pruned = mask.numel(), int((mask == 0).sum())
@@ -104,15 +113,15 @@ class GMP(SparsityMethod):
             # scores: the current weights (by default prune would rank `weight` as computed at
             # the last forward, one optimizer step old)
             scores = layer.weight_orig.detach()
-            if self.structure == "channels":
+            if self.settings.structure == "channels":
                 prune.ln_structured(layer, "weight", new, n=1, dim=0, importance_scores=scores)
             else:
                 prune.l1_unstructured(layer, "weight", amount=new, importance_scores=scores)
 
     def after_step(self, step: int, total_steps: int) -> None:
         t0, t1 = self.window(total_steps)
-        if step == t1 or (t0 <= step < t1 and (step - t0) % self.every_steps == 0):
-            self.prune_to(cubic_sparsity(step, self.sparsity, t0, t1))
+        if step == t1 or (t0 <= step < t1 and (step - t0) % self.settings.every_steps == 0):
+            self.prune_to(cubic_sparsity(step, self.settings.sparsity, t0, t1))
 
     def evaluated_weights(self) -> dict[str, torch.Tensor]:
         return {name: layer.weight_orig * layer.weight_mask for name, layer in self.layers.items()}
@@ -120,13 +129,3 @@ class GMP(SparsityMethod):
     def epoch_log(self) -> dict[str, float]:
         masks = {name: layer.weight_mask for name, layer in self.layers.items()}
         return {"pruned": zero_fraction(masks.values())}
-
-    def describe(self) -> dict:
-        return {
-            "method": self.name,
-            "sparsity_target": self.sparsity,
-            "prune_start": self.start,
-            "prune_end": self.end,
-            "prune_every_steps": self.every_steps,
-            "structure": self.structure,
-        }

@@ -16,6 +16,7 @@ the same gates as an uninterrupted one.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -24,24 +25,26 @@ from rvsm.methods.base import SparsityMethod
 from rvsm.methods.gates import deterministic_gates, expected_l0, sample_gates
 from rvsm.methods.sparsity import zero_fraction
 from rvsm.methods.structure import LayerSpec
-from rvsm.utils.arguments import non_negative, number, positive, require
+from rvsm.utils.arguments import non_negative, number, positive
+from rvsm.utils.settings import Settings, knob
+
+
+@dataclass(frozen=True)
+class HardConcreteSettings(Settings):
+    """The gates' knobs (``method.*`` of conf/method/hardconcrete.yaml)."""
+
+    lam: float = knob(1e-4, non_negative, "a number >= 0", main=True)
+    init_log_alpha: float = knob(2.0, number, "a finite number")
+    gate_lr: float | None = knob(None, lambda v: v is None or positive(v), "a number > 0 (or null)")
 
 
 class HardConcrete(SparsityMethod):
     name = "hardconcrete"
     dense_twin = False
-    main_knobs = ("lam",)
+    Settings = HardConcreteSettings
 
-    def __init__(
-        self, lam: float = 1e-4, init_log_alpha: float = 2.0, gate_lr: float | None = None
-    ) -> None:
-        super().__init__()
-        require("method.lam", lam, non_negative, "a number >= 0")
-        require("method.init_log_alpha", init_log_alpha, number, "a finite number")
-        if gate_lr is not None:
-            require("method.gate_lr", gate_lr, positive, "a number > 0 (or null)")
-        self.lam, self.init_log_alpha = float(lam), float(init_log_alpha)
-        self.gate_lr = None if gate_lr is None else float(gate_lr)
+    def __init__(self, **knobs) -> None:
+        super().__init__(**knobs)
         # steps done and the noise seed (the process's torch seed, i.e. `seed`), checkpointed
         self.register_buffer("steps_done", torch.tensor(0, dtype=torch.int64))
         self.register_buffer("noise_seed", torch.tensor(torch.initial_seed() % 2**30))
@@ -53,7 +56,7 @@ class HardConcrete(SparsityMethod):
     ) -> None:
         super().bind(layers, specs)
         for name, layer in self.layers.items():
-            log_alpha = torch.full_like(layer.weight.detach(), self.init_log_alpha)
+            log_alpha = torch.full_like(layer.weight.detach(), self.settings.init_log_alpha)
             self.register_parameter(f"log_alpha_{name}", nn.Parameter(log_alpha))
 
     def log_alpha(self, layer: str) -> torch.Tensor:
@@ -61,9 +64,9 @@ class HardConcrete(SparsityMethod):
 
     def param_groups(self) -> list[dict]:
         """Optimizer parameter groups of the gates (none: they train like the weights)."""
-        if self.gate_lr is None:
+        if self.settings.gate_lr is None:
             return []
-        return [{"params": [self.log_alpha(n) for n in self.layers], "lr": self.gate_lr}]
+        return [{"params": [self.log_alpha(n) for n in self.layers], "lr": self.settings.gate_lr}]
 
     # ---- training --------------------------------------------------------------------------
     def _noise(self) -> torch.Generator:
@@ -83,7 +86,7 @@ class HardConcrete(SparsityMethod):
         }
 
     def loss(self) -> torch.Tensor:
-        return self.lam * sum(expected_l0(self.log_alpha(n)) for n in self.layers)
+        return self.settings.lam * sum(expected_l0(self.log_alpha(n)) for n in self.layers)
 
     def on_train_start(self, epochs_done: int) -> None:
         self._step = None  # read from the (possibly restored) buffer at the next step
@@ -105,11 +108,3 @@ class HardConcrete(SparsityMethod):
         gates = [deterministic_gates(self.log_alpha(k)) for k in self.layers]
         expected = sum(float(expected_l0(self.log_alpha(k))) for k in self.layers)
         return {"gates_closed": zero_fraction(gates), "expected_open": expected / n}
-
-    def describe(self) -> dict:
-        return {
-            "method": self.name,
-            "lam": self.lam,
-            "init_log_alpha": self.init_log_alpha,
-            "gate_lr": self.gate_lr,
-        }

@@ -22,7 +22,7 @@ import math
 import torch
 
 from rvsm.methods.structure import LayerSpec, channel_groups
-from rvsm.utils.arguments import non_negative, positive, require
+from rvsm.utils.arguments import ArgumentError, non_negative, positive, require
 
 _CHUNK = 1 << 19  # elements per chunk of the Tl1 prox: its temporaries stay in cache
 
@@ -33,7 +33,7 @@ class Penalty:
     name = "base"
 
     def __init__(self, lam: float = 0.0) -> None:
-        require("penalty.lam", lam, non_negative, "a number >= 0")
+        require("lam", lam, non_negative, "a number >= 0")
         self.lam = float(lam)
 
     def value(self, u: torch.Tensor) -> torch.Tensor:
@@ -57,7 +57,7 @@ class Penalty:
 
 def _check_beta(beta: float) -> None:
     if not beta > 0:
-        raise ValueError(f"splitting.beta must be > 0, got {beta}")
+        raise ArgumentError("beta", f"must be > 0, got {beta}")
 
 
 class NoPenalty(Penalty):
@@ -123,7 +123,7 @@ class TL1(Penalty):
 
     def __init__(self, lam: float = 0.0, a: float = 1.0) -> None:
         super().__init__(lam)
-        require("penalty.a", a, positive, "a number > 0")
+        require("a", a, positive, "a number > 0")
         self.a = float(a)
 
     def describe(self) -> dict[str, float | str | None]:

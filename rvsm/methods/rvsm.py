@@ -5,13 +5,13 @@ After every optimizer step:  u <- prox(w; lam/beta)  (or, with ``target_sparsity
                              |w| of each layer: an l0 constraint that tightens on a schedule)
 The evaluated network uses u in the split layers; w is the dense twin.
 
-How w is pulled towards u (``splitting.coupling``, rvsm/methods/coupling.py): ``gradient`` puts
+How w is pulled towards u (``coupling``, rvsm/methods/coupling.py): ``gradient`` puts
 beta/2 ||w - u||^2 in the loss, so the pull goes through the optimizer; ``decoupled`` applies it
 to w outside the optimizer, once per step of size eta (``decoupled_form``: ``proximal``, after
 the step, w <- (w + eta beta u) / (1 + eta beta), or ``explicit``, the authors' code, before
 the step, w <- w - eta beta (w - u)).
 
-Schedules that bring w onto u (``splitting.*``), applied at each epoch end after validation:
+Schedules that bring w onto u (``method.*``), applied at each epoch end after validation:
 - ``beta_growth`` multiplies beta (capped at ``beta_max``), pulling w ever closer to u. With
   ``keep_threshold`` lam grows with beta, so the prox threshold stays where the user put it;
   otherwise the threshold sqrt(2 lam / beta) (l0) shrinks as beta grows.
@@ -29,6 +29,7 @@ Schedules that bring w onto u (``splitting.*``), applied at each epoch end after
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -40,106 +41,95 @@ from rvsm.methods.penalties import Penalty
 from rvsm.methods.schedules import cubic_sparsity, grown_beta, step_window
 from rvsm.methods.structure import LayerSpec
 from rvsm.utils.arguments import flag, integer, number, positive, require
+from rvsm.utils.settings import Settings, knob
+
+
+def _optional(ok):
+    return lambda v: v is None or ok(v)
+
+
+@dataclass(frozen=True)
+class RVSMSettings(Settings):
+    """RVSM's knobs (``method.*`` of conf/method/rvsm.yaml); the penalty is its own part."""
+
+    target_sparsity: float | None = knob(
+        None,
+        _optional(lambda v: number(v) and 0 < v < 1),
+        "a fraction in (0, 1) (or null: off)",
+        main=True,
+    )
+    beta: float = knob(0.1, positive, "a number > 0", summary=True)
+    beta_growth: float = knob(1.0, positive, "a number > 0 (1.0 = fixed)")
+    beta_max: float | None = knob(None, _optional(positive), "a number > 0 (or null)")
+    keep_threshold: bool = knob(True, flag, "true or false")
+    sync_every_epoch: bool = knob(False, flag, "true or false")
+    finetune_epochs: int = knob(0, lambda v: integer(v) and v >= 0, "an integer >= 0")
+    coupling: str = knob("gradient", lambda v: v in COUPLINGS, f"one of {COUPLINGS}")
+    decoupled_form: str = knob(
+        "proximal", lambda v: v in DECOUPLED_FORMS, f"one of {DECOUPLED_FORMS}"
+    )
+    reset_optimizer_on_sync: bool = knob(False, flag, "true or false")
+    target_start: float = knob(0.1, lambda v: number(v) and 0 <= v <= 1, "a number in [0, 1]")
+    target_end: float = knob(0.6, lambda v: number(v) and 0 <= v <= 1, "a number in [0, 1]")
+    #: the run's ``trainer.max_epochs``, which the finetune phase must fit in (None: unchecked)
+    max_epochs: int | None = knob(None, described=False)
+
+    def check(self) -> None:
+        if self.beta_max is not None:
+            require(
+                "beta_max",
+                self.beta_max,
+                self.beta_max >= self.beta,
+                f"a number >= beta ({self.beta}) (or null)",
+            )
+        bounded = self.max_epochs not in (None, -1)
+        if bounded and self.finetune_epochs:
+            require(
+                "finetune_epochs",
+                self.finetune_epochs,
+                self.finetune_epochs < self.max_epochs,
+                f"< the run's epochs ({self.max_epochs}) (for a run this short: 0)",
+            )
+        require(
+            "target_end",
+            self.target_end,
+            self.target_end >= self.target_start,
+            f"a number in [target_start ({self.target_start}), 1]",
+        )
+        if self.target_sparsity is not None and self.finetune_epochs and bounded:
+            phase = (self.max_epochs - self.finetune_epochs) / self.max_epochs
+            require(
+                "target_end",
+                self.target_end,
+                self.target_end <= phase,
+                f"<= {phase:.3g}, where the finetune phase fixes the support (the target would "
+                "not be reached)",
+            )
+
+    def described(self) -> dict:
+        out = super().described()
+        if self.coupling != "decoupled":
+            out["decoupled_form"] = None  # not used
+        if self.target_sparsity is None:  # the schedule of a target that is off
+            del out["target_start"], out["target_end"]
+        return out
 
 
 class RVSM(SparsityMethod):
     name = "rvsm"
     dense_twin = True
-    main_knobs = ("penalty", "lam", "a", "target_sparsity")
-    summary_knobs = ("penalty", "lam", "beta", "a", "target_sparsity")
+    Settings = RVSMSettings
+    takes_penalty = True  # built with the `penalty` group's penalty (rvsm.runtime.build)
+    leading_knobs = ("penalty", "lam", "a")  # the penalty's
 
-    def __init__(
-        self,
-        penalty: Penalty,
-        beta: float,
-        beta_growth: float = 1.0,
-        beta_max: float | None = None,
-        keep_threshold: bool = True,
-        sync_every_epoch: bool = False,
-        finetune_epochs: int = 0,
-        max_epochs: int | None = None,
-        coupling: str = "gradient",
-        decoupled_form: str = "proximal",
-        reset_optimizer_on_sync: bool = False,
-        target_sparsity: float | None = None,
-        target_start: float = 0.1,
-        target_end: float = 0.6,
-    ) -> None:
-        """``max_epochs``: the run's ``trainer.max_epochs``, which the finetune phase must fit in
-        (None: not checked)."""
-        super().__init__()
-        require("splitting.beta", beta, positive, "a number > 0")
-        require("splitting.beta_growth", beta_growth, positive, "a number > 0 (1.0 = fixed)")
-        if beta_max is not None:
-            require(
-                "splitting.beta_max",
-                beta_max,
-                lambda v: positive(v) and v >= beta,
-                f"a number >= splitting.beta ({beta}) (or null)",
-            )
-        require("splitting.keep_threshold", keep_threshold, flag, "true or false")
-        require("splitting.sync_every_epoch", sync_every_epoch, flag, "true or false")
-        require(
-            "splitting.finetune_epochs",
-            finetune_epochs,
-            lambda v: integer(v) and v >= 0,
-            "an integer >= 0",
-        )
-        if max_epochs is not None and max_epochs != -1 and finetune_epochs:
-            require(
-                "splitting.finetune_epochs",
-                finetune_epochs,
-                finetune_epochs < max_epochs,
-                f"< trainer.max_epochs ({max_epochs}) (a run this short: "
-                "splitting.finetune_epochs=0)",
-            )
-        require("splitting.coupling", coupling, lambda v: v in COUPLINGS, f"one of {COUPLINGS}")
-        require(
-            "splitting.decoupled_form",
-            decoupled_form,
-            lambda v: v in DECOUPLED_FORMS,
-            f"one of {DECOUPLED_FORMS}",
-        )
-        require("splitting.reset_optimizer_on_sync", reset_optimizer_on_sync, flag, "true or false")
-        if target_sparsity is not None:
-            require(
-                "splitting.target_sparsity",
-                target_sparsity,
-                lambda v: number(v) and 0 < v < 1,
-                "a fraction in (0, 1) (or null: off)",
-            )
-        require(
-            "splitting.target_start",
-            target_start,
-            lambda v: number(v) and 0 <= v <= 1,
-            "a number in [0, 1]",
-        )
-        require(
-            "splitting.target_end",
-            target_end,
-            lambda v: number(v) and target_start <= v <= 1,
-            f"a number in [splitting.target_start ({target_start}), 1]",
-        )
-        if target_sparsity is not None and finetune_epochs and max_epochs not in (None, -1):
-            phase = (max_epochs - finetune_epochs) / max_epochs
-            require(
-                "splitting.target_end",
-                target_end,
-                target_end <= phase,
-                f"<= {phase:.3g}, where the finetune phase fixes the support (the target would "
-                "not be reached)",
-            )
+    def __init__(self, penalty: Penalty, **knobs) -> None:
+        """``penalty``: the prox of the u-step (not used under ``target_sparsity``); ``knobs``:
+        the fields of ``RVSMSettings``."""
+        super().__init__(**knobs)
         self.penalty = penalty
-        self.beta0, self.growth, self.beta_max = float(beta), float(beta_growth), beta_max
-        self.keep_threshold, self.sync_every_epoch = bool(keep_threshold), bool(sync_every_epoch)
-        self.finetune_epochs = int(finetune_epochs)
-        self.coupling, self.decoupled_form = coupling, decoupled_form
-        self.reset_optimizer_on_sync = bool(reset_optimizer_on_sync)
-        self.target = None if target_sparsity is None else float(target_sparsity)
-        self.target_start, self.target_end = float(target_start), float(target_end)
         self._eta: float | None = None  # the step size of the step being taken (decoupled)
         # schedule state, saved in checkpoints with u and the finetune masks
-        self.register_buffer("beta", torch.tensor(float(beta), dtype=torch.float64))
+        self.register_buffer("beta", torch.tensor(float(self.settings.beta), dtype=torch.float64))
         self.register_buffer("finetuning", torch.tensor(False))
 
     def bind(
@@ -161,16 +151,21 @@ class RVSM(SparsityMethod):
     @property
     def prox_beta(self) -> float:
         """The beta the prox sees: lam / prox_beta fixes the threshold (see keep_threshold)."""
-        return self.beta0 if self.keep_threshold else float(self.beta)
+        return self.settings.beta if self.settings.keep_threshold else float(self.beta)
+
+    def scheduled_beta(self, epochs_done: int) -> float:
+        """beta after ``epochs_done`` epochs of its growth schedule."""
+        s = self.settings
+        return grown_beta(s.beta, s.beta_growth, s.beta_max, epochs_done)
 
     def goal(self, step: int, total_steps: int | float) -> float:
         """The sparsity s_t the constrained u-step keeps after ``step`` steps."""
-        t0, t1 = step_window(self.target_start, self.target_end, total_steps)
-        return cubic_sparsity(step, self.target, t0, t1)
+        t0, t1 = step_window(self.settings.target_start, self.settings.target_end, total_steps)
+        return cubic_sparsity(step, self.settings.target_sparsity, t0, t1)
 
     def project(self, layer: str, w: torch.Tensor, goal: float) -> torch.Tensor:
         """u for weights w: the penalty's prox, or the largest |w| at sparsity ``goal``."""
-        if self.target is not None:
+        if self.settings.target_sparsity is not None:
             return keep_largest(w, goal)
         return self.penalty.prox(w, self.prox_beta, self.specs.get(layer))
 
@@ -181,7 +176,7 @@ class RVSM(SparsityMethod):
         )
 
     def loss(self) -> torch.Tensor:
-        if self.coupling != "gradient":
+        if self.settings.coupling != "gradient":
             return super().loss()
         return 0.5 * float(self.beta) * self.split_gap()
 
@@ -190,7 +185,7 @@ class RVSM(SparsityMethod):
         """The splitting step: u <- prox(w) (element-wise, or grouped as the penalty reads the
         layer's spec) or the constrained projection; in the finetune phase u <- w on the fixed
         support (pruned weights are put back to exactly zero after the optimizer step)."""
-        goal = self.goal(step, total_steps) if self.target is not None else 0.0
+        goal = self.goal(step, total_steps) if self.settings.target_sparsity is not None else 0.0
         for name, layer in self.layers.items():
             if self.finetuning:
                 layer.weight.mul_(self.mask(name))
@@ -207,19 +202,23 @@ class RVSM(SparsityMethod):
     # ---- hooks ---------------------------------------------------------------------------
     def on_train_start(self, epochs_done: int) -> None:
         """beta follows from the settings and the epochs done, so a resumed run continues the
-        schedule (u, masks and phase come from the checkpoint); a changed splitting.beta on
+        schedule (u, masks and phase come from the checkpoint); a changed beta on
         resume takes effect."""
-        self.beta.fill_(grown_beta(self.beta0, self.growth, self.beta_max, epochs_done))
+        self.beta.fill_(
+            grown_beta(
+                self.settings.beta, self.settings.beta_growth, self.settings.beta_max, epochs_done
+            )
+        )
 
     def before_step(self, lr: float) -> None:
         """The decoupled pull's step size; the explicit form pulls now, before the step."""
         self._eta = lr
-        if self.coupling == "decoupled" and self.decoupled_form == "explicit":
+        if self.settings.coupling == "decoupled" and self.settings.decoupled_form == "explicit":
             for name, layer in self.layers.items():
                 explicit_pull(layer.weight, self.u(name), lr, float(self.beta))
 
     def after_step(self, step: int, total_steps: int) -> None:
-        if self.coupling == "decoupled" and self.decoupled_form == "proximal":
+        if self.settings.coupling == "decoupled" and self.settings.decoupled_form == "proximal":
             if self._eta is None:
                 raise RuntimeError("the decoupled pull needs before_step(lr) before each step")
             for name, layer in self.layers.items():
@@ -229,48 +228,37 @@ class RVSM(SparsityMethod):
     @torch.no_grad()
     def on_epoch_end(self, epoch: int, max_epochs: int) -> bool:
         jumped = False
-        if self.finetune_epochs and epoch + 1 == max_epochs - self.finetune_epochs:
+        if (
+            self.settings.finetune_epochs
+            and epoch + 1 == max_epochs - self.settings.finetune_epochs
+        ):
             for name in self.layers:
                 self.mask(name).copy_(self.u(name) != 0)
             self.finetuning.fill_(True)
             self.sync()
             jumped = True
-        elif self.sync_every_epoch and not self.finetuning:
+        elif self.settings.sync_every_epoch and not self.finetuning:
             self.sync()
             jumped = True
-        self.beta.fill_(grown_beta(self.beta0, self.growth, self.beta_max, epoch + 1))
-        return jumped and self.reset_optimizer_on_sync
+        self.beta.fill_(
+            grown_beta(
+                self.settings.beta, self.settings.beta_growth, self.settings.beta_max, epoch + 1
+            )
+        )
+        return jumped and self.settings.reset_optimizer_on_sync
 
     def evaluated_weights(self) -> dict[str, torch.Tensor]:
         return {name: self.u(name) for name in self.layers}
 
     def epoch_log(self) -> dict[str, float]:
         log = {"beta": float(self.beta), "w_minus_u": float(self.split_gap().detach().sqrt())}
-        if self.target is None:
+        if self.settings.target_sparsity is None:
             log["threshold"] = self.penalty.threshold(self.prox_beta)
         return log
 
     def describe(self) -> dict:
-        if self.target is None:
+        if self.settings.target_sparsity is None:
             penalty = self.penalty.describe()
         else:  # the constraint replaces the penalty
             penalty = {"penalty": "l0_constraint", "lam": None, "a": None}
-        return {
-            "method": self.name,
-            **penalty,
-            "target_sparsity": self.target,
-            "beta": self.beta0,
-            "beta_growth": self.growth,
-            "beta_max": self.beta_max,
-            "keep_threshold": self.keep_threshold,
-            "sync_every_epoch": self.sync_every_epoch,
-            "finetune_epochs": self.finetune_epochs,
-            "coupling": self.coupling,
-            "decoupled_form": self.decoupled_form if self.coupling == "decoupled" else None,
-            "reset_optimizer_on_sync": self.reset_optimizer_on_sync,
-            **(
-                {"target_start": self.target_start, "target_end": self.target_end}
-                if self.target is not None
-                else {}
-            ),
-        }
+        return {"method": self.name, **penalty, **self.settings.described()}

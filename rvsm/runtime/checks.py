@@ -16,10 +16,26 @@ from typing import Any
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
+from rvsm.methods.rvsm import RVSMSettings
 from rvsm.utils.arguments import integer as _int
 from rvsm.utils.arguments import number as _number
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+# names that moved, old -> new: RVSM's knobs left the top-level `splitting` node (which keeps
+# only the layers every method sparsifies) for its own config, conf/method/rvsm.yaml
+MOVED = {
+    f"splitting.{name}": f"method.{name}"
+    for name in RVSMSettings.__dataclass_fields__
+    if name != "max_epochs"
+}
+
+
+def moved(key: str, given: str | None = None) -> str:
+    """The one line refusing an old name: what it is now, and ``given`` rewritten with it."""
+    new = MOVED[key]
+    use = given.replace(key, new, 1) if given else f"{new}=..."
+    return f"{key} is now {new} (a method's settings are in conf/method/<name>.yaml): use {use}"
 
 
 class ConfigError(ValueError):
@@ -69,7 +85,11 @@ RULES: tuple[Rule, ...] = (
 
 
 def validate(cfg: DictConfig, rules: Sequence[Rule] = RULES) -> None:
-    """Raise ConfigError for the first setting in ``rules`` that is present and out of range."""
+    """Raise ConfigError for an old name a config file still sets (``MOVED``), then for the
+    first setting in ``rules`` that is present and out of range."""
+    for key in MOVED:
+        if OmegaConf.select(cfg, key, default=None) is not None:
+            raise ConfigError(moved(key))
     for rule in rules:
         value = OmegaConf.select(cfg, rule.key, default=None)
         if value is None:

@@ -34,7 +34,15 @@ from hydra.errors import (
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from rvsm.runtime.checks import CONF_DIR, ConfigError, root_cause, root_message, validate
+from rvsm.runtime.checks import (
+    CONF_DIR,
+    MOVED,
+    ConfigError,
+    moved,
+    root_cause,
+    root_message,
+    validate,
+)
 from rvsm.runtime.sweep_outcome import BASIC_SWEEPER
 
 
@@ -300,15 +308,17 @@ def _bare(config_name: str, line: list[str]) -> DictConfig | None:
 
 def _unknown_key(key: str, cause: Exception, bare: DictConfig | None, line: list[str]) -> str:
     """``key: unknown key``, with the nearest key beside it (or group, at the top) if one is
-    close: ``did you mean splitting.beta=0.2?``."""
+    close: ``did you mean method.beta=0.2?``."""
+    overrides = _parse(line)
+    given = next((o for o in overrides if f"{o.key_or_group}.".startswith(f"{key}.")), None)
+    if key in MOVED:
+        return moved(key, given.input_line if given else None)
     head, _, name = key.rpartition(".")
     parent = getattr(cause, "parent_node", None)
     candidates = [str(k) for k in parent.keys() if k != "hydra"] if parent is not None else []
     if not head and bare is not None:
         candidates += task_groups(bare)
     near = nearest(name, candidates)
-    overrides = _parse(line)
-    given = next((o for o in overrides if f"{o.key_or_group}.".startswith(f"{key}.")), None)
     if near is None or given is None:
         return f"{key}: unknown key (a typo? to add a new key use +{key}=...)"
     fixed = given.input_line.replace(key, f"{head}.{near}" if head else near, 1)

@@ -32,11 +32,30 @@ def flag(v: Any) -> bool:
     return isinstance(v, bool)
 
 
+class ArgumentError(ValueError):
+    """A refused argument: ``key`` is the argument's own name (``beta``); the config layer that
+    built the part puts its path in front (``method.beta``) with ``under``, so the same class
+    built from Python names its argument and built from a config names the key a user types."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}{'' if problem.startswith((':', ';')) else ' '}{problem}")
+        self.key, self.problem = key, problem
+
+    def __reduce__(self):  # pickled with its two parts (an error crossing processes)
+        return type(self), (self.key, self.problem)
+
+    def under(self, prefix: str) -> ArgumentError:
+        """The same error named by its config path (a key already under ``prefix`` is kept)."""
+        if not prefix or self.key == prefix or self.key.startswith(f"{prefix}."):
+            return self
+        return ArgumentError(f"{prefix}.{self.key}", self.problem)
+
+
 def require(key: str, value: Any, ok: Callable[[Any], bool] | bool, expected: str) -> None:
-    """Raise ValueError("<key> must be <expected>, got <value>") unless ``ok`` holds."""
+    """Raise ArgumentError("<key> must be <expected>, got <value>") unless ``ok`` holds."""
     try:
         good = ok(value) if callable(ok) else ok
     except (TypeError, ValueError):
         good = False
     if not good:
-        raise ValueError(f"{key} must be {expected}, got {value!r}")
+        raise ArgumentError(key, f"must be {expected}, got {value!r}")
