@@ -20,6 +20,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from rvsm.data import describe_data
+from rvsm.data.source import InFonts, capable
 from rvsm.runtime.cli import fail, run_task
 from rvsm.trained import accuracies, prepare, test_accuracy
 from rvsm.utils.io import write_csv, write_json
@@ -29,6 +30,8 @@ def evaluate(cfg: DictConfig) -> dict:
     """Test the checkpoint on the chosen data; write ``eval.json``; return what it holds."""
     try:
         path, model, trained, datamodule = prepare(cfg)
+        if cfg.per_font:
+            capable(datamodule, InFonts, "per_font=true")
         fonts = datamodule.per_font() if cfg.per_font else []  # checked before any data exist
     except (ValueError, InstantiationException) as err:
         fail(err)
@@ -38,7 +41,7 @@ def evaluate(cfg: DictConfig) -> dict:
         **test_accuracy(model, datamodule, cfg.trainer),
         "checkpoint": str(path),
         "data": OmegaConf.to_container(cfg.data, resolve=True),
-        "fonts": list(datamodule.fonts),
+        "fonts": list(datamodule.fonts) if isinstance(datamodule, InFonts) else [],
         "trained": trained,
     }
     if fonts:
@@ -55,9 +58,14 @@ def evaluate(cfg: DictConfig) -> dict:
         if k in result
     )
     data = datamodule.describe()
+    drawn = (
+        f" in {len(result['fonts'])} fonts, severity {data['severity']:g}"
+        if isinstance(datamodule, InFonts)
+        else ""
+    )
     print(
-        f"rvsm: eval {path} on {data['data']} data in {len(result['fonts'])} fonts, "
-        f"severity {data['severity']:g}{' (per font: per_font.csv)' if fonts else ''} "
+        f"rvsm: eval {path} on {data['data']} data{drawn}"
+        f"{' (per font: per_font.csv)' if fonts else ''} "
         f"(trained on {describe_data(trained['data'])['data']}) | {numbers}",
         flush=True,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 from pathlib import Path
 
 import torch
@@ -28,7 +29,7 @@ from rvsm.nets import TremorCNN
 from rvsm.runtime.checks import ConfigError
 from rvsm.runtime.cli import fail, run_task
 from rvsm.slim import CONVS, flops, slim
-from rvsm.trained import prepare
+from rvsm.trained import prepare, trained_classes
 from rvsm.utils.io import atomic_open
 
 BITS = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8)
@@ -145,9 +146,24 @@ def script(net: nn.Module, image_size: list[int]) -> torch.jit.ScriptModule:
         return torch.jit.trace(net, example, check_trace=False)
 
 
-def file_bytes(module: torch.jit.ScriptModule) -> bytes:
+#: the file inside an exported model that says how to prepare its input (rvsm.predict reads it)
+PREPROCESSING = "rvsm.json"
+
+
+def preprocessing(model: nn.Module, trained: dict) -> dict:
+    """What a new image needs to be read as the trained model's data: size, classes, invert."""
+    return {
+        "image_size": list(model.net.image_size),
+        "classes": trained_classes(trained),
+        "invert": trained["data"].get("invert", "auto"),
+    }
+
+
+def file_bytes(module: torch.jit.ScriptModule, extra: dict | None = None) -> bytes:
+    """The TorchScript file, with ``extra`` as its ``rvsm.json``."""
     buf = io.BytesIO()
-    torch.jit.save(module, buf)
+    files = {PREPROCESSING: json.dumps(extra)} if extra is not None else {}
+    torch.jit.save(module, buf, _extra_files=files)
     return buf.getvalue()
 
 
@@ -155,12 +171,12 @@ def export(cfg: DictConfig) -> dict:
     try:
         if not cfg.get("out"):
             raise ConfigError("out: required, the file to write (e.g. out=model.pt)")
-        path, model, _, _ = prepare(cfg)
+        path, model, trained, _ = prepare(cfg)
     except (ValueError, InstantiationException) as err:
         fail(err)
     image_size = list(model.net.image_size)
     exported, full = standalone(model), standalone(model, compressed=False)
-    sparse = file_bytes(script(exported, image_size))
+    sparse = file_bytes(script(exported, image_size), preprocessing(model, trained))
     dense = file_bytes(script(full, image_size))
     out = Path(cfg.out)
     with atomic_open(out, "wb") as f:
@@ -171,7 +187,7 @@ def export(cfg: DictConfig) -> dict:
         f"{channels_line(exported.net, full.net)}{len(sparse):,} bytes (stored dense: "
         f"{len(dense):,} bytes); {small:,} FLOPs an image (dense: {large:,}, "
         f"{small / large:.3f}x); input float N x 1 x {image_size[0]} x {image_size[1]}, "
-        "ink 1 on paper 0; output logits (regular, shaky)",
+        f"ink 1 on paper 0; output logits ({', '.join(trained_classes(trained))})",
         flush=True,
     )
     return {

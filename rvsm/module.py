@@ -81,8 +81,9 @@ class SparseModule(L.LightningModule):
         # training accuracy is that of the network being optimized; val/test report the sparse
         # (evaluated) network and, where the method has one, its dense twin
         names = ["fit"] + [f"{s}_{k}" for s in ("val", "test") for k in ("sparse", "dense")]
+        classes = net.num_classes
         self.accuracy = nn.ModuleDict(
-            {name: MulticlassAccuracy(num_classes=2, average="micro") for name in names}
+            {name: MulticlassAccuracy(num_classes=classes, average="micro") for name in names}
         )
 
     def layer_spec(self, name: str) -> LayerSpec:

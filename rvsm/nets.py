@@ -88,6 +88,7 @@ class TremorCNN(nn.Module):
         self.pool = nn.MaxPool2d(2)
         # (channels, height, width) of the last feature map, the FC layer's input unflattened
         self.feature_shape = (c3, height // 8, width // 8)
+        self.num_classes = int(num_classes)
         self.fc = nn.Linear(c3 * (height // 8) * (width // 8), num_classes)
 
     head_name = "fc"

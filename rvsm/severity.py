@@ -18,6 +18,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
 from rvsm.data import describe_data
+from rvsm.data.source import AtSeverity, capable
 from rvsm.runtime.checks import ConfigError
 from rvsm.runtime.cli import fail, run_task
 from rvsm.trained import accuracies, prepare, test_accuracy
@@ -65,6 +66,7 @@ def severity_curve(cfg: DictConfig) -> list[dict]:
         if not cfg.severities or min(cfg.severities) < 0:
             raise ConfigError(f"severities must be a list of numbers >= 0, got {cfg.severities}")
         path, model, trained, datamodule = prepare(cfg)
+        capable(datamodule, AtSeverity, "rvsm.severity (a curve over tremor severity)")
     except (ValueError, InstantiationException) as err:
         fail(err)
     rows = []

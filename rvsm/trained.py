@@ -8,8 +8,9 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from rvsm.data.source import InFonts
 from rvsm.module import SparseModule
-from rvsm.runtime.build import build_model
+from rvsm.runtime.build import build_data, build_model
 from rvsm.runtime.checkpointing import checkpoint_path, read_checkpoint
 from rvsm.runtime.checks import ConfigError, validate
 
@@ -72,14 +73,26 @@ def load_trained(ckpt_path: str) -> tuple[Path, SparseModule, dict]:
     return path, model.eval(), trained
 
 
-def check_fits(model: SparseModule, datamodule, path: Path) -> None:
-    """The network reads images of one size: refuse data of another before generating any."""
+def check_fits(model: SparseModule, datamodule, path: Path, classes: list[str]) -> None:
+    """The network reads images of one size and tells its classes apart: refuse data of another
+    size or other classes before making any."""
     expected, chosen = list(model.net.image_size), list(datamodule.image_size)
     if chosen != expected:
         raise ConfigError(
-            f"data.synth.image_size: {chosen} does not fit the network of {path}, "
+            f"{datamodule.image_size_key}: {chosen} does not fit the network of {path}, "
             f"trained on {expected} images"
         )
+    if list(datamodule.classes) != list(classes):
+        raise ConfigError(
+            f"data: its classes {list(datamodule.classes)} are not those the network of {path} "
+            f"was trained on, {list(classes)}"
+        )
+
+
+def trained_classes(trained: dict) -> list[str]:
+    """The class names a trained run's network tells apart (runs before they were recorded:
+    the synthesized data's)."""
+    return list(trained.get("classes") or ("regular", "tremor"))
 
 
 def test_accuracy(model: SparseModule, datamodule, trainer_cfg: DictConfig) -> dict:
@@ -106,8 +119,13 @@ def prepare(cfg: DictConfig):
     path, model, trained = load_trained(cfg.ckpt_path)
     datamodule = None
     if "data" in cfg:
-        datamodule = instantiate(cfg.data)  # checks the data settings; generates nothing
-        if cfg.get("font_files_only", False):
+        datamodule = build_data(cfg.data)  # checks the data settings; generates nothing
+        if isinstance(datamodule, InFonts) and cfg.get("font_files_only", False):
             datamodule = datamodule.font_files_only()
-        check_fits(model, datamodule, path)
+        if hasattr(datamodule, "test_only"):  # only the test split is used: draw it alone
+            datamodule = datamodule.test_only()
+        if hasattr(datamodule, "prepared_as"):  # images read as the network's data were
+            invert = trained["data"].get("invert", "auto")
+            datamodule = datamodule.prepared_as(model.net.image_size, invert)
+        check_fits(model, datamodule, path, trained_classes(trained))
     return path, model, trained, datamodule

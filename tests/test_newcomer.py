@@ -103,7 +103,7 @@ def test_help_lists_only_the_groups_the_task_takes(tmp_path, cache_dir, module, 
     assert listed == groups, section
     assert "from its checkpoint" in section
     if groups:
-        assert "\ndata: fonts, handwriting, handwriting_fonts, mixed\n" in section
+        assert "\ndata: folder, fonts, handwriting, handwriting_fonts, mixed\n" in section
 
 
 def test_train_help_still_lists_every_training_group(tmp_path, cache_dir):

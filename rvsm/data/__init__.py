@@ -8,11 +8,14 @@ package reads ``data.synth.*``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 
 def describe_data(data_cfg: Mapping) -> dict:
     """The data setting named in metrics and reports (kind, tremor severity), from the ``data``
-    config of a run; the same as ``TremorTextDataModule.describe()`` for that config."""
+    config of a run; the same as its data module's ``describe()``."""
+    if "synth" not in data_cfg:  # a folder of the user's images (rvsm.data.folder)
+        return {"data": f"folder:{Path(str(data_cfg.get('root'))).name}", "severity": None}
     synth = data_cfg["synth"]
     severity = synth.get("tremor", {}).get("severity")
     return {

@@ -4,101 +4,27 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
-import lightning as L
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from rvsm.data import cache
+from rvsm.data.loaders import CachedImageData
 from rvsm.data.synth import SynthSettings, generate_dataset, whole_number
 from rvsm.data.words import SPLITS
 
 log = logging.getLogger(__name__)
 
 
-class BatchTensorDataset(Dataset):
-    """Images and labels in memory; whole batches are gathered by one indexing operation."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        return self.images[i], self.labels[i]
-
-    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.as_tensor(indices)
-        return self.images[idx], self.labels[idx]
-
-
-class EpochShuffleSampler(DistributedSampler):
-    """A permutation drawn from (seed, epoch) alone, not from the global RNG, that can resume,
-    and under DDP this rank's share of it.
-
-    Lightning calls ``set_epoch`` before each epoch, so a run resumed from a checkpoint sees the
-    same batches as one that never stopped. ``position`` counts the indices handed out this
-    epoch (the loader draws them lazily, one batch at a time), so a checkpoint taken mid-epoch
-    knows where the next unseen batch starts. Under DDP each of ``num_replicas`` ranks takes every
-    ``num_replicas``-th index of the one permutation, padded as DistributedSampler pads, so all
-    ranks are at the same position and rank 0's checkpoint resumes every rank. Being a
-    DistributedSampler, Lightning keeps it instead of swapping in its own, which would restart
-    the epoch. With one process it is the whole permutation.
-    """
-
-    def __init__(self, data_source: Dataset, seed: int, num_replicas: int = 1, rank: int = 0):
-        super().__init__(data_source, num_replicas=num_replicas, rank=rank, seed=seed)
-        self.data_source, self.position = data_source, 0
-        self._resume_at: tuple[int, int] | None = None  # (epoch, position) from a checkpoint
-
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "position": self.position}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self._resume_at = (int(state["epoch"]), int(state["position"]))
-
-    def __iter__(self):
-        state = np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)
-        generator = torch.Generator().manual_seed(int(state[0]))
-        order = torch.randperm(len(self.data_source), generator=generator).tolist()
-        order += order[: self.total_size - len(order)]  # equal shares, as DistributedSampler
-        mine = order[self.rank : self.total_size : self.num_replicas]
-        resume_epoch, start = self._resume_at or (self.epoch, 0)
-        self._resume_at = None
-        self.position = start if resume_epoch == self.epoch else 0
-        for index in mine[self.position :]:
-            self.position += 1
-            yield index
-
-
-class ResumableLoader(DataLoader):
-    """The training loader; Lightning keeps a loader's ``state_dict`` in checkpoints and restores
-    it on resume, so a run stopped mid-epoch continues at the next unseen batch."""
-
-    def state_dict(self) -> dict[str, int]:
-        return self.sampler.state_dict()
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        if state:
-            self.sampler.load_state_dict(state)
-
-
-def _keep_batch(batch):
-    """Collate for ``__getitems__``: the batch is already stacked."""
-    return batch
-
-
-class TremorTextDataModule(L.LightningDataModule):
+class TremorTextDataModule(CachedImageData):
     """Regular (label 0) vs shaky (label 1) text images; both twins of a pair stay in one split.
 
     Batches arrive as float tensors (N, 1, H, W) with ink = 1 and paper = 0.
     """
+
+    image_size_key = "data.synth.image_size"
 
     def __init__(
         self,
@@ -110,10 +36,8 @@ class TremorTextDataModule(L.LightningDataModule):
         workers: int | None = None,
         shuffle_seed: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(seed, batch_size, cache_dir, shuffle_seed)
         self.settings = SynthSettings.from_dict(dict(synth))
-        if not whole_number(batch_size) or batch_size < 1:
-            raise ValueError(f"data.batch_size must be an integer >= 1, got {batch_size!r}")
         if not all(
             whole_number(n_pairs.get(split)) and n_pairs.get(split) >= 1 for split in SPLITS
         ):
@@ -122,25 +46,24 @@ class TremorTextDataModule(L.LightningDataModule):
                 f"got {dict(n_pairs)}"
             )
         self.n_pairs = {split: int(n_pairs[split]) for split in SPLITS}
-        self.seed = int(seed)
-        self.shuffle_seed = self.seed if shuffle_seed is None else int(shuffle_seed)
-        self.batch_size = int(batch_size)
         self.workers = workers
         #: the hash of everything that determines the images: equal keys, equal bytes
         self.cache_key = cache.cache_key(self.settings, self.seed, self.n_pairs)
         self.cache_path = Path(cache_dir) / f"{self.settings.kind}-{self.cache_key}.npz"
-        self.splits: dict[str, BatchTensorDataset] = {}
-        self._arrays: dict[str, np.ndarray] | None = None  # read by prepare_data, used by setup
-        self._check()
+        self._check_cache_folder()
 
     @property
     def image_size(self) -> tuple[int, int]:
-        """(height, width) of the images, which the network is built for."""
         return tuple(self.settings.image_size)
 
     def describe(self) -> dict:
         """The data setting named in metrics.json and reports: kind and tremor severity."""
         return {"data": self.settings.kind, "severity": float(self.settings.tremor.severity)}
+
+    def test_only(self) -> TremorTextDataModule:
+        """The same setting with one pair in train and val: the test split alone is drawn (its
+        pairs do not depend on the other splits' counts)."""
+        return self._variant(n_pairs={**self.n_pairs, "train": 1, "val": 1})
 
     def at_severity(self, severity: float) -> TremorTextDataModule:
         """The same data setting with another tremor severity (its own cache file)."""
@@ -172,39 +95,18 @@ class TremorTextDataModule(L.LightningDataModule):
             alone += [(n, {"kind": "handwriting", "hershey_fonts": (n,)}) for n in s.hershey_fonts]
         return [(font, self._variant(**only)) for font, only in alone]
 
-    def _variant(self, **synth) -> TremorTextDataModule:
-        """This data module with some ``data.synth`` settings replaced (its own cache file)."""
+    def _variant(self, n_pairs: Mapping[str, int] | None = None, **synth) -> TremorTextDataModule:
+        """This data module with some ``data.synth`` settings (or the split sizes) replaced (its
+        own cache file)."""
         return TremorTextDataModule(
             dataclasses.asdict(dataclasses.replace(self.settings, **synth)),
-            self.n_pairs,
+            n_pairs or self.n_pairs,
             self.seed,
             self.batch_size,
-            str(self.cache_path.parent),
+            self.cache_dir,
             self.workers,
             self.shuffle_seed,
         )
-
-    def _check(self) -> None:
-        """Fail fast, before any generation, on a cache folder that cannot be written (the
-        settings and fonts were checked when they were read)."""
-        folder = self.cache_path.parent
-        while not folder.exists():
-            folder = folder.parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-            raise ValueError(
-                f"data.cache_dir: cannot create or write {self.cache_path.parent} "
-                f"({folder} is not a writable folder); set paths.cache_dir or RVSM_CACHE_DIR"
-            )
-
-    def prepare_data(self) -> None:
-        """Read the cached data set, or generate and cache it (one process at a time per file).
-
-        Concurrent jobs on one cache folder (a sweep, a cluster's shared file system) take a lock
-        beside the file: the first generates, the others wait and then read what it wrote.
-        """
-        if self.splits:
-            return
-        self._arrays = cache.load_or_make(self.cache_path, self._generate)
 
     def _generate(self) -> dict[str, np.ndarray]:
         start = time.perf_counter()
@@ -216,42 +118,3 @@ class TremorTextDataModule(L.LightningDataModule):
             self.cache_path,
         )
         return arrays
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits:
-            return
-        arrays = self._arrays or cache.load(self.cache_path)  # other DDP ranks read the file
-        if arrays is None:  # e.g. another process removed it; regenerate here
-            self.prepare_data()
-            arrays = self._arrays
-        self._arrays = None
-        for split_id, split in enumerate(SPLITS):
-            mask = arrays["split"] == split_id
-            self.splits[split] = BatchTensorDataset(
-                torch.from_numpy(np.ascontiguousarray(arrays["images"][mask])),
-                torch.from_numpy(arrays["labels"][mask]),
-            )
-
-    def _loader(self, split: str, sampler: EpochShuffleSampler | None = None) -> DataLoader:
-        kind = ResumableLoader if sampler is not None else DataLoader
-        return kind(
-            self.splits[split], batch_size=self.batch_size, sampler=sampler, collate_fn=_keep_batch
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        # under DDP: {num_replicas, rank}; None on one device
-        shard = (self.trainer.distributed_sampler_kwargs if self.trainer else None) or {}
-        sampler = EpochShuffleSampler(self.splits["train"], self.shuffle_seed, **shard)
-        return self._loader("train", sampler)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        images, labels = batch
-        x = (255 - images).unsqueeze(1).float().div_(255.0)
-        # channels_last makes the CPU (oneDNN) convolutions markedly faster; see experiments/
-        return x.contiguous(memory_format=torch.channels_last), labels

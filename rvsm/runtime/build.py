@@ -52,6 +52,12 @@ def build_method(method_cfg: Any, penalty_cfg: Any = None) -> SparsityMethod:
         return instantiate(method_cfg, **extra)
 
 
+def build_data(data_cfg: Any) -> Any:
+    """The data module of a ``data`` config (it checks its settings; nothing is made yet)."""
+    with config_path("data"):
+        return instantiate(data_cfg)
+
+
 def build_model(
     model_cfg: Any,
     method: Any,
@@ -59,14 +65,19 @@ def build_model(
     image_size,
     penalty_cfg: Any = None,
     image_key: str = "image_size",
+    num_classes: int | None = None,
 ) -> Any:
     """The LightningModule with its method (a built one, or its config and ``penalty_cfg``), its
-    network built for images of ``image_size`` (named ``image_key`` in errors): the one way a
-    run, a test or a benchmark makes a model."""
+    network built for images of ``image_size`` (named ``image_key`` in errors) and, if given,
+    ``num_classes`` outputs (the data's): the one way a run, a test or a benchmark makes a
+    model."""
     if not isinstance(method, SparsityMethod):
         method = build_method(method, penalty_cfg)
+    size = {"image_size": list(image_size)}
+    if num_classes is not None:
+        size["num_classes"] = int(num_classes)
     with config_path("model.net", {"image_size": image_key}):
-        net = instantiate(model_cfg.net, image_size=list(image_size))
+        net = instantiate(model_cfg.net, **size)
     with config_path("model", RUN_KEYS):
         return instantiate(model_cfg, net=net, method=method, split_layers=list(split_layers))
 
@@ -74,14 +85,13 @@ def build_model(
 def build(cfg: DictConfig) -> tuple[Any, Any]:
     """Check the config and build the model (with its method) and the data module."""
     validate(cfg)
-    datamodule = instantiate(cfg.data)
-    image_key = next(
-        (k for k in ("data.synth.image_size", "data.image_size") if OmegaConf.select(cfg, k)),
-        "data.image_size",
-    )
-    layers, size = list(cfg.splitting.layers), datamodule.image_size
-    model = build_model(cfg.model, cfg.method, layers, size, cfg.penalty, image_key)
+    datamodule = build_data(cfg.data)
+    layers, size, image_key = cfg.splitting.layers, datamodule.image_size, datamodule.image_size_key
+    classes = datamodule.num_classes
+    model = build_model(cfg.model, cfg.method, list(layers), size, cfg.penalty, image_key, classes)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved["model"]["net"]["image_size"] = list(datamodule.image_size)
+    resolved["model"]["net"]["num_classes"] = classes
     model.hparams["run_config"] = {key: resolved[key] for key in CHECKPOINTED}
+    model.hparams["run_config"]["classes"] = list(datamodule.classes)
     return model, datamodule

@@ -38,6 +38,7 @@ FLOORS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "rvsm.severity",
             "rvsm.export",
             "rvsm.report",
+            "rvsm.predict",
             "rvsm.trained",
             "rvsm.hydra_plugins",
             "hydra_plugins.rvsm_launcher",
