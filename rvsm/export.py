@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from rvsm.module import SparseModule
-from rvsm.nets import TremorCNN
+from rvsm.nets import slimmable
 from rvsm.runtime.checks import ConfigError
 from rvsm.runtime.cli import fail, run_task
 from rvsm.slim import CONVS, flops, slim
@@ -106,10 +106,10 @@ def plain_copy(net: nn.Module, split: dict[str, torch.Tensor]) -> nn.Module:
     weight from ``weight_orig`` and ``weight_mask``: that tensor cannot be deep-copied, so the
     copy is given the evaluated value in its place and the reparametrisation is removed."""
     fresh = {name: nn.Parameter(w.detach().clone()) for name, w in split.items()}
-    memo = {id(getattr(net, name).weight): fresh[name] for name in split}
+    memo = {id(net.get_submodule(name).weight): fresh[name] for name in split}
     out = copy.deepcopy(net, memo).eval()
     for name, weight in fresh.items():
-        layer = getattr(out, name)
+        layer = out.get_submodule(name)
         if hasattr(layer, "weight_orig"):
             prune.remove(layer, "weight")
         layer.weight = weight
@@ -128,15 +128,16 @@ def standalone(model: SparseModule, compressed: bool = True) -> nn.Module:
     (``compressed=False``, for comparison) the network at full width with its evaluated weights
     stored dense. In eval mode; the trained module is left as it is."""
     split = model.method.evaluated_weights()
-    if not compressed or not isinstance(model.net, TremorCNN):
+    if not compressed or not slimmable(model.net):
         net = plain_copy(model.net, split)
     else:
         net = slim(model.net, model.evaluated_weights())
     for name in split if compressed else ():
-        layer = getattr(net, name)
+        layer = net.get_submodule(name)
         if worth_compressing(layer.weight):
             kind = SparseLinear if isinstance(layer, nn.Linear) else SparseConv2d
-            setattr(net, name, kind(layer, layer.weight))
+            parent, _, leaf = name.rpartition(".")
+            setattr(net.get_submodule(parent), leaf, kind(layer, layer.weight))
     return ChannelsLast(net.to(memory_format=torch.channels_last))
 
 
@@ -181,6 +182,13 @@ def export(cfg: DictConfig) -> dict:
     out = Path(cfg.out)
     with atomic_open(out, "wb") as f:
         f.write(sparse)
+    if not slimmable(model.net):
+        print(
+            f"rvsm: note: {type(model.net).__name__} is exported at its full widths, its sparse "
+            "layers compressed (removing channels rebuilds only the paper's network, "
+            "rvsm.nets.TremorCNN)",
+            flush=True,
+        )
     small, large = flops(exported, image_size), flops(full, image_size)
     print(
         f"rvsm: exported the sparse network of {path} to {out}: "
@@ -200,7 +208,7 @@ def export(cfg: DictConfig) -> dict:
 
 def channels_line(exported: nn.Module, full: nn.Module) -> str:
     """``channels conv1 5/8, conv2 9/16, conv3 12/32; `` for a TremorCNN, else nothing."""
-    if not isinstance(full, TremorCNN):
+    if not slimmable(full):
         return ""
     kept = [f"{n} {_width(getattr(exported, n))}/{getattr(full, n).out_channels}" for n in CONVS]
     return "channels " + ", ".join(kept) + "; "

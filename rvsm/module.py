@@ -21,7 +21,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from rvsm.methods import SparsityMethod
 from rvsm.methods.sparsity import sparsity_metrics
 from rvsm.methods.structure import LayerSpec
-from rvsm.nets import SplittableNet, TremorCNN
+from rvsm.nets import SplittableNet, select_layers, slimmable
 from rvsm.slim import flops, kept_channels, slim
 from rvsm.utils import allocator
 
@@ -66,13 +66,7 @@ class SparseModule(L.LightningModule):
         self.split_weight_decay = split_weight_decay
         self.make_scheduler = scheduler
         self.layers = dict(net.weighted_layers())
-        unknown = [name for name in split_layers if name not in self.layers]
-        if unknown or len(set(split_layers)) != len(split_layers):
-            raise ValueError(
-                f"splitting.layers: unknown or repeated layer(s) {unknown or list(split_layers)}; "
-                f"choose from {sorted(self.layers)}"
-            )
-        self.split_layers = tuple(split_layers)
+        self.split_layers = tuple(select_layers(list(self.layers), split_layers))
         self.method = method
         method.bind(
             {name: self.layers[name] for name in self.split_layers},
@@ -117,16 +111,27 @@ class SparseModule(L.LightningModule):
         return sparsity_metrics(split, weights[self.net.head_name])
 
     def channels(self) -> dict[str, float]:
-        """``channels_<conv>``: channels each conv layer of the evaluated network really needs
-        (rvsm/slim.py), and ``flops_fraction``: that smaller network's FLOPs over the dense
-        network's (empty for a network other than TremorCNN)."""
-        if not isinstance(self.net, TremorCNN):
-            return {}
-        small = slim(self.net, self.evaluated_weights())
-        fraction = flops(small, self.net.image_size) / flops(self.net, self.net.image_size)
+        """``flops``: FLOPs an image of the network as exported, ``flops_fraction``: over the
+        dense network's (torch's FlopCounterMode, any network); ``channels_<conv>``: the
+        channels each conv layer really needs, for a network rvsm/slim.py rebuilds at the
+        widths it uses (``rvsm.nets.slimmable``); otherwise its filters that are not all zero
+        (exported at full width, so the FLOPs stay those of the dense network)."""
+        size, weights = self.net.image_size, self.evaluated_weights()
+        dense = flops(self.net, size)
+        if slimmable(self.net):
+            small = slim(self.net, weights)
+            kept, exported = kept_channels(small), flops(small, size)
+        else:
+            kept = {
+                f"channels_{name}": int((weights[name] != 0).flatten(1).any(dim=1).sum())
+                for name, layer in self.layers.items()
+                if isinstance(layer, nn.Conv2d)
+            }
+            exported = dense
         return {
-            **{k: float(v) for k, v in kept_channels(small).items()},
-            "flops_fraction": fraction,
+            **{k: float(v) for k, v in kept.items()},
+            "flops": float(exported),
+            "flops_fraction": exported / dense,
         }
 
     # ---- Lightning hooks ---------------------------------------------------------------------

@@ -1,13 +1,16 @@
-"""The CNN of the paper: three conv layers, each followed by max pooling, then one FC layer."""
+"""The networks' contract, and the CNN of the paper: three conv layers, each followed by max
+pooling, then one FC layer. The only module that knows the paper's network by its type."""
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
-from rvsm.utils.arguments import require
+from rvsm.utils.arguments import ArgumentError, require
 
 BLOCK_ORDERS = ("pool_first", "pool_last")
 
@@ -27,6 +30,8 @@ class SplittableNet(Protocol):
     feature_shape: tuple[int, int, int]
     #: the name of the classifier layer in ``weighted_layers()``; its sparsity is ``sparsity_fc``
     head_name: str
+    #: the number of classes it tells apart (the head's outputs)
+    num_classes: int
 
     def weighted_layers(self) -> dict[str, nn.Module]:
         """The layers whose ``weight`` can be split, by name, in forward order."""
@@ -37,6 +42,30 @@ class SplittableNet(Protocol):
         ...
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+def select_layers(names: Sequence[str], patterns: Sequence[str]) -> list[str]:
+    """The layers (of ``names``, the network's, in forward order) that ``patterns`` pick: names
+    or shell-style patterns (``*conv*``, ``stages.*``), each of which must match; a layer named
+    twice is refused."""
+    names, chosen = list(names), []
+    for pattern in patterns:
+        found = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        if not found:
+            raise ArgumentError(
+                "layers", f": {pattern!r} matches no layer of the network, whose layers are {names}"
+            )
+        repeated = [n for n in found if n in chosen]
+        if repeated and not any(ch in pattern for ch in "*?["):
+            raise ArgumentError("layers", f": {pattern!r} is named twice")
+        chosen += [n for n in found if n not in chosen]
+    return [n for n in names if n in chosen]
+
+
+def slimmable(net: nn.Module) -> bool:
+    """Whether ``rvsm.slim`` can rebuild ``net`` at the channels it uses (the paper's network);
+    any other network is exported at its widths."""
+    return isinstance(net, TremorCNN)
 
 
 class TremorCNN(nn.Module):

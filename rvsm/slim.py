@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from rvsm.nets import TremorCNN
+from rvsm.nets import TremorCNN, slimmable
 
 CONVS = ("conv1", "conv2", "conv3")
 
@@ -153,7 +153,7 @@ def slim(net: TremorCNN, weights: dict[str, torch.Tensor]) -> TremorCNN:
     """The network with ``weights`` (each layer's evaluated weight, by name) and every removable
     channel removed, its fixed value folded into the next layer: the same logits, in eval mode.
     At least one channel is kept per layer."""
-    if not isinstance(net, TremorCNN):
+    if not slimmable(net):
         raise ValueError(
             f"model.net: channel pruning rebuilds rvsm.nets.TremorCNN, not {type(net).__name__}"
         )

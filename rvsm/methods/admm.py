@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rvsm.methods.base import SparsityMethod
+from rvsm.methods.base import SparsityMethod, state_name
 from rvsm.methods.constraints import keep_largest
 from rvsm.methods.structure import LayerSpec
 from rvsm.utils.arguments import integer, number, positive, require
@@ -81,18 +81,18 @@ class ADMM(SparsityMethod):
         super().bind(layers, specs)
         for name, layer in self.layers.items():
             w = layer.weight.detach()
-            self.register_buffer(f"u_{name}", keep_largest(w, self.settings.sparsity))
-            self.register_buffer(f"dual_{name}", torch.zeros_like(w))
-            self.register_buffer(f"mask_{name}", torch.ones_like(w, dtype=torch.bool))
+            self.register_buffer(state_name("u", name), keep_largest(w, self.settings.sparsity))
+            self.register_buffer(state_name("dual", name), torch.zeros_like(w))
+            self.register_buffer(state_name("mask", name), torch.ones_like(w, dtype=torch.bool))
 
     def u(self, layer: str) -> torch.Tensor:
-        return getattr(self, f"u_{layer}")
+        return getattr(self, state_name("u", layer))
 
     def dual(self, layer: str) -> torch.Tensor:
-        return getattr(self, f"dual_{layer}")
+        return getattr(self, state_name("dual", layer))
 
     def mask(self, layer: str) -> torch.Tensor:
-        return getattr(self, f"mask_{layer}")
+        return getattr(self, state_name("mask", layer))
 
     def loss(self) -> torch.Tensor:
         if self.pruned:

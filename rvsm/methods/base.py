@@ -19,6 +19,13 @@ from rvsm.methods.structure import LayerSpec
 from rvsm.utils.settings import Settings
 
 
+def state_name(kind: str, layer: str) -> str:
+    """The name of a method's per-layer buffer or parameter (``u_fc``): a layer's module path
+    (``stages.0.conv1``) with its dots doubled into underscores, which a buffer's name cannot
+    hold."""
+    return f"{kind}_{layer.replace('.', '__')}"
+
+
 class SparsityMethod(nn.Module):
     """Base class: dense training of the split layers; subclasses override what they change."""
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rvsm.methods.base import SparsityMethod
+from rvsm.methods.base import SparsityMethod, state_name
 from rvsm.methods.gates import deterministic_gates, expected_l0, sample_gates
 from rvsm.methods.sparsity import zero_fraction
 from rvsm.methods.structure import LayerSpec
@@ -57,10 +57,10 @@ class HardConcrete(SparsityMethod):
         super().bind(layers, specs)
         for name, layer in self.layers.items():
             log_alpha = torch.full_like(layer.weight.detach(), self.settings.init_log_alpha)
-            self.register_parameter(f"log_alpha_{name}", nn.Parameter(log_alpha))
+            self.register_parameter(state_name("log_alpha", name), nn.Parameter(log_alpha))
 
     def log_alpha(self, layer: str) -> torch.Tensor:
-        return getattr(self, f"log_alpha_{layer}")
+        return getattr(self, state_name("log_alpha", layer))
 
     def param_groups(self) -> list[dict]:
         """Optimizer parameter groups of the gates (none: they train like the weights)."""

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rvsm.methods.base import SparsityMethod
+from rvsm.methods.base import SparsityMethod, state_name
 from rvsm.methods.constraints import keep_largest
 from rvsm.methods.coupling import COUPLINGS, DECOUPLED_FORMS, explicit_pull, proximal_pull
 from rvsm.methods.penalties import Penalty
@@ -138,15 +138,15 @@ class RVSM(SparsityMethod):
         super().bind(layers, specs)
         for name, layer in self.layers.items():
             w = layer.weight.detach()
-            self.register_buffer(f"u_{name}", self.project(name, w, 0.0))
-            self.register_buffer(f"mask_{name}", torch.ones_like(w, dtype=torch.bool))
+            self.register_buffer(state_name("u", name), self.project(name, w, 0.0))
+            self.register_buffer(state_name("mask", name), torch.ones_like(w, dtype=torch.bool))
 
     # ---- the pieces of the step ----------------------------------------------------------
     def u(self, layer: str) -> torch.Tensor:
-        return getattr(self, f"u_{layer}")
+        return getattr(self, state_name("u", layer))
 
     def mask(self, layer: str) -> torch.Tensor:
-        return getattr(self, f"mask_{layer}")
+        return getattr(self, state_name("mask", layer))
 
     @property
     def prox_beta(self) -> float:

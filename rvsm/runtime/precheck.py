@@ -112,7 +112,8 @@ class _Values:
 
 
 def _parse(argv: Sequence[str]) -> list[Override]:
-    overrides = [a for a in argv if "=" in a and not a.startswith("-")]  # not --cfg=job
+    # overrides: key=value, and deletions (~key, ~group), not flags (--cfg=job)
+    overrides = [a for a in argv if ("=" in a or a.startswith("~")) and not a.startswith("-")]
     return OverridesParser.create().parse_overrides(overrides)
 
 
