@@ -55,8 +55,17 @@ def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def _pruning_callback():
+    """The pruner's callback of a search's trial (rvsm.search.pruning), or None."""
+    if not _in_multirun() or not OmegaConf.select(HydraConfig.get(), "sweeper.pruner"):
+        return None
+    from rvsm.search.pruning import pruning_callback  # optuna only for a search
+
+    return pruning_callback(HydraConfig.get())
+
+
 def _fit_and_test(
-    trainer: L.Trainer, model, datamodule, ckpt_path, timer: StageTimer, collapse
+    trainer: L.Trainer, model, datamodule, ckpt_path, timer: StageTimer, collapse, pruning=None
 ) -> dict:
     """Fit (from ``ckpt_path`` if given), then test unless the run was stopped before the end
     (``collapse``: the StopCollapsed callback, if on)."""
@@ -70,6 +79,9 @@ def _fit_and_test(
         "time/fit_s": fit_s,
         **{f"time/{stage}_s": s for stage, s in timer.seconds.items()},
     }
+    if pruning is not None and pruning.pruned is not None:  # a result, as collapsed
+        error = f"{pruning.pruned} (hydra.sweeper.pruner)"
+        return {**metrics, "status": "pruned", "error": error}
     if collapse is not None and collapse.collapsed is not None:
         error = (
             f"val/acc {collapse.collapsed:.4f} < collapse.below_acc={collapse.below_acc:g} after "
@@ -96,8 +108,8 @@ def _report(cfg: DictConfig, metrics: dict, checkpoint: Path, knobs: dict) -> No
             "ckpt_path=last",
             flush=True,
         )
-    elif status == "collapsed":  # a result: the sweep point is past the cliff
-        print(f"rvsm: collapsed: {metrics['error']}; metrics.json has status=collapsed", flush=True)
+    elif status in ("collapsed", "pruned"):  # a result: past the cliff, or a poor trial
+        print(f"rvsm: {status}: {metrics['error']}; metrics.json has status={status}", flush=True)
     elif status == "preempted":
         print(
             f"rvsm: {metrics['error']}; checkpoint {kept}; continue with the same command plus "
@@ -152,6 +164,9 @@ def train(cfg: DictConfig) -> float:
             callbacks.append(
                 HoldAtStep(cfg.hold.step, cfg.hold.release, marker, cfg.hold.timeout_s)
             )
+        pruning = _pruning_callback()
+        if pruning is not None:
+            callbacks.append(pruning)
         timer = StageTimer()
         callbacks.append(timer)
         trainer = _make_trainer(cfg, loggers, callbacks)
@@ -163,7 +178,7 @@ def train(cfg: DictConfig) -> float:
         for logger in trainer.loggers:
             logger.log_hyperparams(resolved)
         try:
-            metrics = _fit_and_test(trainer, model, datamodule, ckpt_path, timer, collapse)
+            metrics = _fit_and_test(trainer, model, datamodule, ckpt_path, timer, collapse, pruning)
         except DivergedError as err:
             metrics = {"status": "diverged", "error": str(err)}
         except Preempted as err:

@@ -201,3 +201,43 @@ def test_trial_of_a_killed_search_is_failed_and_run_again(tmp_path, cache_dir):
     assert_trials_match_their_folders(sweep_dir, study.trials[1:])
     report = run_cli([str(sweep_dir)], tmp_path, cache_dir, module="rvsm.report")
     assert report.returncode == 0 and "no metrics.json (killed or running)" in report.stdout
+
+
+# ---- pruning a single-objective search ----------------------------------------------------------
+ONE_OBJECTIVE = [
+    *SEARCH,
+    "~hydra.sweeper.objectives",  # replaced, not merged into
+    "+hydra.sweeper.objectives={val/acc:maximize}",
+    "hydra.sweeper.reference_point=[0.5]",
+    "hydra.sweeper.n_trials=2",
+    "trainer.max_epochs=3",  # RVSM's fine-tuning needs the last one; the pruner stops at one
+]
+
+
+def test_a_single_objective_search_prunes_its_poor_trials_after_an_epoch(tmp_path, cache_dir):
+    """A threshold above any accuracy: every trial reports its first epoch's val/acc, is pruned
+    there (status pruned, one epoch trained), and the study records it as pruned."""
+    sweep = tmp_path / "pruned"
+    args = [*ONE_OBJECTIVE, "hydra/sweeper/pruner=threshold", "hydra.sweeper.pruner.lower=1.1"]
+    args += ["hydra.sweeper.pruner.n_warmup_steps=0", f"hydra.sweep.dir={sweep}"]
+    result = run_cli(args, tmp_path, cache_dir, timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = load_study(sweep)
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.PRUNED] * 2
+    for t in trials:
+        metrics = metrics_of(sweep / str(t.number))
+        assert metrics["status"] == "pruned" and metrics["epochs"] == 1
+        assert t.intermediate_values == {0: metrics["val/acc"]}
+
+
+def test_a_pruner_in_a_multi_objective_search_is_refused_in_one_line(tmp_path, cache_dir):
+    result = run_cli(
+        [*SEARCH, "hydra/sweeper/pruner=median", f"hydra.sweep.dir={tmp_path / 's'}"],
+        tmp_path,
+        cache_dir,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(
+        "rvsm: error: hydra.sweeper.pruner: optuna prunes single-objective studies only"
+    )

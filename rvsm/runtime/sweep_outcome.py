@@ -24,7 +24,7 @@ from rvsm.utils.io import write_json
 
 # statuses of jobs that did what they were asked: ok, stopped (stop_after_epochs, on purpose),
 # collapsed (stopped at chance: a result of the sweep, not a failure)
-FINISHED = ("ok", "stopped", "collapsed")
+FINISHED = ("ok", "stopped", "collapsed", "pruned")
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 _launched: list[int] = []

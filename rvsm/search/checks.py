@@ -65,7 +65,10 @@ def check_search(cfg: DictConfig, arguments: Sequence[str]) -> None:
             "hydra.sweeper.reference_point must be one number per objective "
             f"({len(sweeper.objectives)}), got {reference!r}"
         )
-    from rvsm.search.space import Space, SpaceError  # optuna only for a search
+    from rvsm.search.pruning import check_pruner  # optuna only for a search
+    from rvsm.search.space import Space, SpaceError
+
+    check_pruner(sweeper)
 
     try:
         Space.parse(sweeper.params or {}, sweeper.conditions or {}, arguments)

@@ -51,6 +51,8 @@ def outcome(job: JobReturn | None, run_dir: Path, objectives: Sequence[str]) -> 
     except (OSError, ValueError) as err:
         return _failed("failed", f"no readable metrics.json: {err}")
     status = metrics.get("status", "ok")
+    if status == "pruned":  # stopped by the pruner: the sweeper tells the study so
+        return Outcome(None, {"status": status, "error": str(metrics.get("error", "pruned"))})
     if status not in ("ok", "collapsed"):  # collapsed: stopped at chance, a result
         return _failed(status, str(metrics.get("error", f"run {status}")))
     values = [metrics.get(k) for k in objectives]

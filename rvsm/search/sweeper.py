@@ -52,6 +52,7 @@ class Settings:
     heartbeat: dict
     params: dict
     conditions: dict
+    pruner: dict | None = None  # read by each trial's job (rvsm.search.pruning), not here
 
     @property
     def batch(self) -> int:
@@ -72,7 +73,7 @@ class Search:
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         study = studies.open_study(
             self.sweep_dir, s.storage, s.study_name, list(s.objectives.values())
-        )
+        )  # the pruner works in each trial's job, which opens the study with it
         self._check_folders(study)
         study.sampler = s.sampler(seed=studies.run_seed(study, s.seed))
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
@@ -110,7 +111,10 @@ class Search:
             result = outcome(job, self.sweep_dir / str(trial.number), list(s.objectives))
             for key, value in result.attrs.items():
                 trial.set_user_attr(key, value)
-            if result.values is None:
+            if result.attrs.get("status") == "pruned":
+                log.info(f"trial {trial.number} pruned: {result.attrs['error']}")
+                study.tell(trial, state=TrialState.PRUNED)
+            elif result.values is None:
                 log.warning(f"trial {trial.number} failed: {result.attrs['error']}")
                 study.tell(trial, state=TrialState.FAIL)
             else:
