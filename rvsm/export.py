@@ -122,7 +122,7 @@ def worth_compressing(weight: torch.Tensor) -> bool:
     return int((weight == 0).sum()) * 32 > weight.numel()
 
 
-def standalone(model: SparseModule, compressed: bool = True) -> nn.Module:
+def standalone(model: SparseModule, compressed: bool = True, multiple: int = 1) -> nn.Module:
     """The evaluated network as exported: rebuilt at the channels it uses (a TremorCNN; another
     network keeps its widths), its split layers compressed where that is smaller; or
     (``compressed=False``, for comparison) the network at full width with its evaluated weights
@@ -131,7 +131,7 @@ def standalone(model: SparseModule, compressed: bool = True) -> nn.Module:
     if not compressed or not slimmable(model.net):
         net = plain_copy(model.net, split)
     else:
-        net = slim(model.net, model.evaluated_weights())
+        net = slim(model.net, model.evaluated_weights(), multiple)
     for name in split if compressed else ():
         layer = net.get_submodule(name)
         if worth_compressing(layer.weight):
@@ -172,11 +172,15 @@ def export(cfg: DictConfig) -> dict:
     try:
         if not cfg.get("out"):
             raise ConfigError("out: required, the file to write (e.g. out=model.pt)")
+        multiple = cfg.get("width_multiple")
+        if not isinstance(multiple, int) or isinstance(multiple, bool) or multiple < 1:
+            raise ConfigError(f"width_multiple must be an integer >= 1, got {multiple!r}")
         path, model, trained, _ = prepare(cfg)
     except (ValueError, InstantiationException) as err:
         fail(err)
     image_size = list(model.net.image_size)
-    exported, full = standalone(model), standalone(model, compressed=False)
+    exported = standalone(model, multiple=int(cfg.width_multiple))
+    full = standalone(model, compressed=False)
     sparse = file_bytes(script(exported, image_size), preprocessing(model, trained))
     dense = file_bytes(script(full, image_size))
     out = Path(cfg.out)

@@ -148,11 +148,22 @@ def _fold(
     return F.conv2d(value[None], following[:, folded], None, nxt.stride, nxt.padding)[0]
 
 
+def rounded(keep: torch.Tensor, multiple: int) -> torch.Tensor:
+    """``keep`` (a bool per channel) with the first channels it drops kept again until their
+    count is a multiple of ``multiple`` (or all are kept): a kept channel is computed as in the
+    full network, so keeping more is exact."""
+    short = -int(keep.sum()) % multiple
+    dropped = torch.nonzero(~keep).flatten()[:short]
+    return keep.clone().index_fill_(0, dropped, True)
+
+
 @torch.no_grad()
-def slim(net: TremorCNN, weights: dict[str, torch.Tensor]) -> TremorCNN:
+def slim(net: TremorCNN, weights: dict[str, torch.Tensor], multiple: int = 1) -> TremorCNN:
     """The network with ``weights`` (each layer's evaluated weight, by name) and every removable
     channel removed, its fixed value folded into the next layer: the same logits, in eval mode.
-    At least one channel is kept per layer."""
+    At least one channel is kept per layer, and with ``multiple`` each width is rounded up to a
+    multiple of it (or the full width): oneDNN's CPU convolutions work on blocks of 8 or 16
+    channels, so an odd width pays for the padded one anyway."""
     if not slimmable(net):
         raise ValueError(
             f"model.net: channel pruning rebuilds rvsm.nets.TremorCNN, not {type(net).__name__}"
@@ -175,6 +186,7 @@ def slim(net: TremorCNN, weights: dict[str, torch.Tensor]) -> TremorCNN:
         keep = read & ~fixed
         if not keep.any():
             keep[0] = True
+        keep = rounded(keep, multiple)
         folded, keep = torch.nonzero(read & ~keep).flatten(), torch.nonzero(keep).flatten()
         convs.append(_conv(conv, w[keep], bias[keep], None if shift is None else shift[keep]))
         norms.append(_norm_subset(norm, keep))

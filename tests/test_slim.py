@@ -182,3 +182,25 @@ def test_a_compressed_convolution_keeps_its_fixed_map_also_when_traced():
         expected = F.conv2d(x, conv.weight, conv.bias, padding=1) + shift
         torch.testing.assert_close(sparse(x), expected, atol=1e-6, rtol=0)
         torch.testing.assert_close(torch.jit.trace(sparse, x)(x), expected, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("multiple", [1, 4, 8])
+def test_rounded_widths_are_multiples_of_the_setting_with_identical_logits(multiple):
+    """Odd kept widths (5, 9, 13 of 8, 16, 32) rounded up to the multiple, capped at the full
+    width; the logits are those of the unslimmed network either way."""
+    net = trained_like()
+    weights = weights_of(net)
+    weights["conv2"][:, [0, 3, 6]] = 0  # conv1 keeps 5 of 8
+    weights["conv3"][:, [1, 2, 4, 7, 8, 11, 15]] = 0  # conv2 keeps 9 of 16
+    fc = weights["fc"].view(2, 32, -1)
+    fc[:, 13:] = 0  # conv3 keeps 13 of 32
+    small = slim(net, weights, multiple)
+    widths = tuple(getattr(small, name).out_channels for name in CONVS)
+    expected = tuple(
+        min(full, -(-kept // multiple) * multiple)
+        for kept, full in zip((5, 9, 13), (8, 16, 32), strict=True)
+    )
+    assert widths == expected
+    x = torch.rand(6, 1, *SIZE, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(small(x), evaluated(net, weights)(x), atol=1e-5, rtol=0)
