@@ -221,3 +221,27 @@ def test_a_bad_folder_is_refused_in_one_line_before_any_data(tmp_path, kind):
     assert line.startswith("rvsm: error: data.root: ") and BAD[kind] in line, line
     assert len(line.splitlines()) == 1
     assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_synthesized_data_written_as_png_files_read_back_as_the_same_images(tmp_path):
+    """rvsm.data.export to .npz and to a folder from one seed; data=folder's decoded arrays are
+    the .npz's images, split for split and class for class."""
+    common = ["seed=3", "n_pairs=12", "data.workers=1", "data.synth.image_size=[32,64]"]
+    common.append("data.synth.body_px=[8.0,12.0]")
+    for out in ("d.npz", "d"):
+        done = run_cli(
+            [*common, f"out={tmp_path / out}"], tmp_path, tmp_path / "c", module="rvsm.data.export"
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    saved = np.load(tmp_path / "d.npz")
+    from rvsm.data.folder import FolderDataModule
+
+    folder = FolderDataModule(str(tmp_path / "d"), [32, 64], cache_dir=str(tmp_path / "c2"))
+    assert folder.classes == ("regular", "tremor")
+    arrays = folder._generate()
+    for split in range(3):
+        for label in range(2):
+            mine = (arrays["split"] == split) & (arrays["labels"] == label)
+            theirs = (saved["split"] == split) & (saved["labels"] == label)
+            order = np.argsort(saved["pair_id"][theirs], kind="stable")
+            assert np.array_equal(arrays["images"][mine], saved["images"][theirs][order])
