@@ -6,9 +6,12 @@ from __future__ import annotations
 import csv
 import json
 import math
+import random
 from pathlib import Path
 
 from rvsm.report import main, pareto_front
+from rvsm.reporting.stats import hypervolume, on_front
+from rvsm.reporting.tables import pm
 
 
 def make_run(root: Path, name: str, metrics: dict | None, severity: float = 1.0) -> None:
@@ -206,6 +209,32 @@ def test_pareto_front_matches_a_sweep_over_sorted_points():
             expected.add((sparsity, acc))
             best = acc
     assert set(pareto_front(points)) == expected and len(expected) >= 3
+
+
+def test_hypervolume_is_the_slice_by_slice_area_and_the_front_keeps_equal_points():
+    """Against the area summed slice by slice between the second coordinates the points have
+    (on each slice the best first coordinate among the points reaching it), from references
+    inside and outside the points' range; equal undominated points are both on the front."""
+    rng = random.Random(1)
+    for _ in range(50):
+        ref = (rng.uniform(-0.2, 0.6), rng.uniform(-0.2, 0.6))
+        points = [(rng.uniform(0.0, 1.0), rng.uniform(0.0, 1.0)) for _ in range(rng.randint(0, 9))]
+        points += points[:1]  # a repeated point
+        cuts = sorted({ref[1], *(y for _, y in points if y > ref[1])})
+        area = 0.0
+        for lo, hi in zip(cuts, cuts[1:], strict=False):
+            best = max([x for x, y in points if y >= hi] + [ref[0]])
+            area += (hi - lo) * (best - ref[0])
+        assert abs(hypervolume(points, ref) - area) < 1e-12
+        for i, p in enumerate(points):
+            beaten = any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in points)
+            assert (i in on_front(points)) == (not beaten)
+
+
+def test_mean_plus_minus_std_text():
+    assert pm(0.99512, 0.00123) == "0.9951 ± 0.0012"
+    assert pm(2.5, 0.25, digits=2, sign="+-") == "2.50 +- 0.25"
+    assert pm(0.5, None) == "0.5000" and pm(None, None) == "-"
 
 
 def test_channel_runs_report_their_flops_and_kept_channels(tmp_path):

@@ -19,13 +19,14 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import time
 from pathlib import Path
 
 import torch
 
 from rvsm.reporting.settings import data_label, knob_text
+from rvsm.reporting.stats import mean_std
+from rvsm.reporting.tables import pm
 from rvsm.reporting.timing import duration_text as _ms
 from rvsm.reporting.timing import interleaved
 from rvsm.utils.io import atomic_open
@@ -76,9 +77,7 @@ def time_all(files: dict[str, Path], image_size: tuple[int, int]) -> dict[int, d
 
 
 def _pm(values: list[float], digits: int) -> str:
-    if len(values) < 2:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} +- {statistics.stdev(values):.{digits}f}"
+    return pm(*mean_std(values), digits=digits, sign="+-")
 
 
 def meets(m: dict) -> bool:

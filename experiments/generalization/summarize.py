@@ -14,13 +14,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from rvsm.reporting.stats import mean_std  # noqa: E402
+from rvsm.reporting.tables import pm  # noqa: E402
 from rvsm.severity import LEVEL, crossing  # noqa: E402
-
-
-def _pm(values: list[float]) -> str:
-    if len(values) < 2:
-        return f"{values[0]:.4f}"
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
 def cross_kind(logs: Path) -> list[str]:
@@ -36,9 +32,9 @@ def cross_kind(logs: Path) -> list[str]:
     for (trained, tested), rs in sorted(cells.items()):
         seeds = ",".join(str(r["trained"]["seed"]) for r in rs)
         lines.append(
-            f"| {trained} | {tested} | {seeds} | {_pm([r['test/acc'] for r in rs])} | "
-            f"{_pm([r['test/acc_dense'] for r in rs])} | "
-            f"{_pm([r['test/sparsity_fc'] for r in rs])} |"
+            f"| {trained} | {tested} | {seeds} | {pm(*mean_std([r['test/acc'] for r in rs]))} | "
+            f"{pm(*mean_std([r['test/acc_dense'] for r in rs]))} | "
+            f"{pm(*mean_std([r['test/sparsity_fc'] for r in rs]))} |"
         )
     lines += ["", "Per seed:", "", "| trained on | seed | tested on | sparse | dense |"]
     lines.append("| --- | --- | --- | --- | --- |")
@@ -67,8 +63,8 @@ def severity(logs: Path, out: Path) -> list[str]:
     for i, level in enumerate(levels):
         for key in mean:
             mean[key].append(statistics.mean(c[i][key] for c in curves.values()))
-        sparse = _pm([c[i]["acc"] for c in curves.values()])
-        dense = _pm([c[i]["acc_dense"] for c in curves.values()])
+        sparse = pm(*mean_std([c[i]["acc"] for c in curves.values()]))
+        dense = pm(*mean_std([c[i]["acc_dense"] for c in curves.values()]))
         lines.append(f"| {level:g} | {sparse} | {dense} |")
     at = {name: crossing(levels, [row["acc"] for row in c]) for name, c in curves.items()}
     lines += [

@@ -8,7 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-from summarize import _pm  # beside this script
+from rvsm.reporting.stats import mean_std
+from rvsm.reporting.tables import pm
 
 
 def _runs(logs: Path) -> dict[tuple[str, str], list[dict]]:
@@ -41,8 +42,8 @@ def tables(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
         seeds = ",".join(str(e["trained"]["seed"]) for e in evals)
         lines.append(
             f"| {setting} | {tested} ({len(evals[0]['fonts'])} fonts) | {seeds} | "
-            f"{_pm([e['test/acc'] for e in evals])} | "
-            f"{_pm([e['test/acc_dense'] for e in evals])} |"
+            f"{pm(*mean_std([e['test/acc'] for e in evals]))} | "
+            f"{pm(*mean_std([e['test/acc_dense'] for e in evals]))} |"
         )
     lines += ["", "## Per font (sparse test accuracy, each font alone)", ""]
     settings = sorted({s for s, _ in runs})
@@ -53,7 +54,9 @@ def tables(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
     for tested in sorted({t for _, t in runs}):
         columns = {s: _per_font(runs.get((s, tested), [])) for s in settings}
         for font in sorted({f for c in columns.values() for f in c}):
-            cells = [_pm(columns[s][font]) if font in columns[s] else "-" for s in settings]
+            cells = [
+                pm(*mean_std(columns[s][font])) if font in columns[s] else "-" for s in settings
+            ]
             lines.append(f"| {tested} | {font} | {' | '.join(cells)} |")
     return lines
 

@@ -23,9 +23,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from optuna._hypervolume import compute_hypervolume  # noqa: E402
 
+from rvsm.reporting import stats  # noqa: E402
 from rvsm.reporting.collect import collect  # noqa: E402
 from rvsm.utils.io import atomic_open  # noqa: E402
 
@@ -36,10 +35,7 @@ REFERENCE = (0.5, 0.0)
 
 def hypervolume(points: list[tuple[float, float]]) -> float:
     """Area dominated by ``points`` (accuracy, sparsity; both maximised) above ``REFERENCE``."""
-    kept = [p for p in points if inside(p)]
-    if not kept:
-        return 0.0
-    return float(compute_hypervolume(-np.array(kept), -np.array(REFERENCE)))
+    return stats.hypervolume(points, REFERENCE)
 
 
 def inside(p: tuple[float, float]) -> bool:
@@ -48,12 +44,9 @@ def inside(p: tuple[float, float]) -> bool:
 
 
 def front(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of the points above the reference that no other point dominates."""
-    return [
-        i
-        for i, p in enumerate(points)
-        if inside(p) and not any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in points)
-    ]
+    """Indices of the points above the reference that no other point dominates (a point that
+    dominates one above the reference is above it too)."""
+    return [i for i in stats.on_front(points) if inside(points[i])]
 
 
 def search_runs(folder: Path) -> list[dict]:

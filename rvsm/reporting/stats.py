@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 
 from rvsm.reporting.settings import (
     DATA_KEYS,
@@ -29,17 +30,40 @@ MEASURES = (
 )
 
 
-def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
+def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    """Mean and sample std of the finite values (std None for one value; both None for none)."""
     values = [v for v in values if v is not None and math.isfinite(v)]
     if not values:
         return None, None
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
 
 
+def on_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points (both coordinates maximised) that no other point beats on both;
+    equal points are all kept."""
+    return [
+        i
+        for i, p in enumerate(points)
+        if not any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in points)
+    ]
+
+
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """(sparsity, accuracy) points that no other point beats on both, by sparsity."""
-    front = [p for p in points if not any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in points)]
-    return sorted(set(front))
+    return sorted({points[i] for i in on_front(points)})
+
+
+def hypervolume(points: Sequence[tuple[float, float]], reference: tuple[float, float]) -> float:
+    """Area dominated by ``points`` (both coordinates maximised) and above ``reference`` in
+    both: the staircase swept from the largest first coordinate down; a point not above the
+    reference in both adds nothing."""
+    above = sorted((p for p in points if p[0] > reference[0] and p[1] > reference[1]), reverse=True)
+    area, top = 0.0, reference[1]
+    for x, y in above:
+        if y > top:
+            area += (x - reference[0]) * (y - top)
+            top = y
+    return area
 
 
 def _on_front(settings: list[dict]) -> set[int]:
@@ -68,7 +92,7 @@ def aggregate(rows: list[dict]) -> list[dict]:
             "seeds": sorted(r["seed"] for r in runs),
         }
         for stem, metric in MEASURES:
-            out[f"{stem}_mean"], out[f"{stem}_std"] = _mean_std([r.get(metric) for r in runs])
+            out[f"{stem}_mean"], out[f"{stem}_std"] = mean_std([r.get(metric) for r in runs])
         settings.append(out)
     label_settings(settings)
     by_data: dict[tuple, list[dict]] = {}

@@ -34,10 +34,19 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
-def _pm(mean: float | None, std: float | None) -> str:
+def pm(mean: float | None, std: float | None = None, *, digits: int = 4, sign: str = "±") -> str:
+    """``mean ± std`` with ``digits`` decimals (``stats.mean_std`` gives both from the values
+    of the seeds); the mean alone without a std (one seed), ``-`` without a mean."""
     if mean is None:
         return "-"
-    return _fmt(mean) if std is None else f"{mean:.4f} ± {std:.4f}"
+    if std is None:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} {sign} {std:.{digits}f}"
+
+
+def _pm(mean: float | None, std: float | None) -> str:
+    """A setting's cell: ``pm``, one seed's value written as every run's is."""
+    return _fmt(mean) if std is None else pm(mean, std)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
