@@ -262,3 +262,15 @@ def test_channel_runs_report_their_flops_and_kept_channels(tmp_path):
     assert "| 0.3200 ± 0.0283 |" in text
     assert "| 0.3000 | 4/8/12 |" in text and "| 0.3400 | 4/9/12 |" in text
     assert "| 0.2700 | - |" in text  # a run without channel counts
+
+
+def test_freeze_makes_config_and_json_sequences_hashable_tuples():
+    from omegaconf import OmegaConf
+
+    from rvsm.reporting.settings import setting_key
+    from rvsm.utils.freeze import freeze
+
+    assert freeze(OmegaConf.create({"x": [1, [2, 3]]}).x) == (1, (2, 3))
+    assert freeze("ab") == "ab" and freeze(0.5) == 0.5 and freeze({"a": 1}) == {"a": 1}
+    key = setting_key({"method": "rvsm", "split_layers": ["conv2", "conv3"], "seed": 1})
+    assert hash(key) and dict(key)["split_layers"] == ("conv2", "conv3")

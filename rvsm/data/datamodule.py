@@ -12,8 +12,9 @@ import numpy as np
 
 from rvsm.data import cache
 from rvsm.data.loaders import CachedImageData
-from rvsm.data.synth import SynthSettings, generate_dataset, whole_number
+from rvsm.data.synth import SynthSettings, generate_dataset
 from rvsm.data.words import SPLITS
+from rvsm.utils.arguments import integer
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,7 @@ class TremorTextDataModule(CachedImageData):
     ) -> None:
         super().__init__(seed, batch_size, cache_dir, shuffle_seed)
         self.settings = SynthSettings.from_dict(dict(synth))
-        if not all(
-            whole_number(n_pairs.get(split)) and n_pairs.get(split) >= 1 for split in SPLITS
-        ):
+        if not all(integer(n_pairs.get(split)) and n_pairs.get(split) >= 1 for split in SPLITS):
             raise ValueError(
                 "data.n_pairs must be {train: n, val: n, test: n} with every n >= 1, "
                 f"got {dict(n_pairs)}"

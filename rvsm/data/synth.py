@@ -10,10 +10,9 @@ pen that gives about its twin's ink.
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 
@@ -37,15 +36,10 @@ from rvsm.data.tremor import (
     sample_tremor,
 )
 from rvsm.data.words import SPLITS, WORDS, words_for_split
+from rvsm.utils.arguments import integer, number
+from rvsm.utils.freeze import freeze
 
 KINDS = ("fonts", "handwriting", "mixed")
-
-
-def _freeze(value):
-    """Lists (also OmegaConf ListConfig) become tuples, so settings are hashable and comparable."""
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return tuple(value)
-    return value
 
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -85,9 +79,9 @@ class SynthSettings:
             raise ValueError(
                 f"data.synth: unknown key(s) {sorted(unknown)}; known: {sorted(known)}"
             )
-        values = {k: _freeze(v) for k, v in d.items()}
+        values = {k: freeze(v) for k, v in d.items()}
         if "tremor" in d:
-            values["tremor"] = TremorSettings(**{k: _freeze(v) for k, v in d["tremor"].items()})
+            values["tremor"] = TremorSettings(**{k: freeze(v) for k, v in d["tremor"].items()})
         if "font_files" in values:
             values["font_files"] = fontfiles.expand(values["font_files"])
         settings = cls(**values)
@@ -112,26 +106,25 @@ class SynthSettings:
         for key, ok, expected in (
             (
                 "image_size",
-                len(self.image_size) == 2
-                and all(whole_number(x) and x >= 1 for x in self.image_size),
+                len(self.image_size) == 2 and all(integer(x) and x >= 1 for x in self.image_size),
                 "[height, width], each an integer >= 1",
             ),
             (
                 "body_px",
                 len(self.body_px) == 2
-                and all(_finite(x) for x in self.body_px)
+                and all(number(x) for x in self.body_px)
                 and 0 < self.body_px[0] <= self.body_px[1],
                 "[min, max] with 0 < min <= max",
             ),
-            ("supersample", whole_number(self.supersample) and 1 <= self.supersample <= 8, "1..8"),
+            ("supersample", integer(self.supersample) and 1 <= self.supersample <= 8, "1..8"),
             (
                 "tremor.severity",
-                _finite(self.tremor.severity) and self.tremor.severity >= 0,
+                number(self.tremor.severity) and self.tremor.severity >= 0,
                 ">= 0",
             ),
             (
                 "micrographia",
-                _finite(self.micrographia) and 0 <= self.micrographia < 1,
+                number(self.micrographia) and 0 <= self.micrographia < 1,
                 "a fraction in [0, 1) (0 = off)",
             ),
         ):
@@ -184,15 +177,6 @@ def check_fonts(s: SynthSettings) -> None:
             raise ValueError(f"{fontfiles.KEY}: {spec}: a glyph cannot be read ({err})") from None
         if flat:
             raise ValueError(f"{fontfiles.KEY}: {spec}: the glyph 'x' has no height")
-
-
-def whole_number(v) -> bool:
-    """An int, not a bool."""
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _finite(v) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _choose_text(rng: np.random.Generator, s: SynthSettings, split: str) -> str:

@@ -12,6 +12,8 @@ import functools
 import importlib
 import pkgutil
 
+from rvsm.utils.freeze import freeze
+
 # keys of metrics.json (and of a run's row) that are not part of its setting
 NOT_SETTING = {"run", "dir", "status", "error", "objective", "seed", "main_knobs", "config_hash"}
 # runs with the same data setting share a section of the report and a panel of the Pareto plot
@@ -45,10 +47,6 @@ def main_knobs(row: dict) -> tuple[str, ...]:
     return _known_main_knobs().get(str(row.get("method")), ())
 
 
-def _freeze(value):
-    return tuple(value) if isinstance(value, list) else value
-
-
 def knob_order(keys, main: tuple[str, ...]) -> list[str]:
     """Data keys, the method, its main knobs, its other knobs in the order given (the order its
     ``describe()`` lists them, as metrics.json keeps it), then ``LAST``."""
@@ -70,7 +68,7 @@ def setting_of(row: dict) -> dict:
 
 
 def setting_key(row: dict) -> tuple:
-    return tuple((k, _freeze(v)) for k, v in setting_of(row).items())
+    return tuple((k, freeze(v)) for k, v in setting_of(row).items())
 
 
 def family(setting: dict) -> str:

@@ -10,13 +10,13 @@ from collections.abc import Sequence
 
 from rvsm.reporting.settings import (
     DATA_KEYS,
-    _freeze,
     family,
     label_settings,
     main_knobs,
     setting_key,
     setting_of,
 )
+from rvsm.utils.freeze import freeze
 
 # (column stem, metrics.json key): aggregated as <stem>_mean and <stem>_std over seeds
 MEASURES = (
@@ -97,7 +97,7 @@ def aggregate(rows: list[dict]) -> list[dict]:
     label_settings(settings)
     by_data: dict[tuple, list[dict]] = {}
     for s in settings:
-        by_data.setdefault(tuple(_freeze(s.get(k)) for k in DATA_KEYS), []).append(s)
+        by_data.setdefault(tuple(freeze(s.get(k)) for k in DATA_KEYS), []).append(s)
     ranked = []
     # the data kinds by name; within one, the default severity (1) before the harder ones
     for _, group in sorted(by_data.items(), key=lambda kv: (str(kv[0][0]), _desc(kv[0][1]))):

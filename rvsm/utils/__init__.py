@@ -1,2 +1,2 @@
 """Leaf helpers on the bottom floor, importing nothing else of the package: atomic files, the
-allocator setting, and checks of numeric arguments."""
+allocator setting, checks of numeric arguments, and settings values made hashable (``freeze``)."""
