@@ -28,7 +28,7 @@ def split_counts(total: int, proportions: dict[str, int]) -> dict[str, int]:
     return dict(zip(SPLITS, counts.tolist(), strict=True))
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="export")
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="export_data")
 def main(cfg: DictConfig) -> None:
     if cfg.n_pairs < 1:
         raise SystemExit(f"rvsm: error: n_pairs must be >= 1, got {cfg.n_pairs}")
