@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = aggregate(runs)
     stem = args.out or args.folder / "report"
-    text = markdown(settings, runs, other, stem.parent)
+    text = markdown(settings, runs, other, stem.parent, args.folder)
     print(text, end="")
     with atomic_open(stem.with_name(stem.name + ".md"), "w") as f:
         f.write(text)

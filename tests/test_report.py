@@ -274,3 +274,20 @@ def test_freeze_makes_config_and_json_sequences_hashable_tuples():
     assert freeze("ab") == "ab" and freeze(0.5) == 0.5 and freeze({"a": 1}) == {"a": 1}
     key = setting_key({"method": "rvsm", "split_layers": ["conv2", "conv3"], "seed": 1})
     assert hash(key) and dict(key)["split_layers"] == ("conv2", "conv3")
+
+
+def test_a_picture_is_linked_only_where_the_link_travels_with_the_report(tmp_path):
+    """Inside the folder read (the default report, or one in a subfolder) the picture is
+    linked relative to the report; a report recorded elsewhere (experiments/ from logs/) writes
+    no link to a file that is not published with it."""
+    runs = tmp_path / "logs" / "sweep"
+    make_run(runs, "0", rvsm(1e-5, 1, 0.9, 0.9, 0.8))
+    (runs / "0" / "zero_pattern_fc.png").write_bytes(b"\x89PNG")
+    for out, cell in (
+        (runs / "report", "[png](0/zero_pattern_fc.png)"),
+        (runs / "summary" / "report", "[png](../0/zero_pattern_fc.png)"),
+        (tmp_path / "experiments" / "sweep" / "report", None),
+    ):
+        assert main([str(runs), "--out", str(out)]) == 0
+        text = out.with_name("report.md").read_text()
+        assert (cell in text) if cell else ("[png]" not in text and "| - | " in text), out

@@ -104,18 +104,30 @@ def _channels(run: dict) -> str:
     return "/".join(f"{w:.0f}" for w in widths) if widths else "-"
 
 
-def _picture_link(run: dict, report_dir: Path) -> str:
-    """A link to the run's zero-pattern picture, relative to the report's folder."""
-    picture = Path(run["dir"]) / "zero_pattern_fc.png"
+def _picture_link(run: dict, report_dir: Path, folder: Path) -> str:
+    """A link to the run's zero-pattern picture, relative to the report's folder, where the
+    link travels with the report: the picture inside the report's folder, or the report inside
+    the folder of runs it reads (``-`` otherwise, e.g. a report recorded into experiments/ from
+    runs under logs/, and for a run without a picture)."""
+    picture = (Path(run["dir"]) / "zero_pattern_fc.png").resolve()
+    report_dir, folder = report_dir.resolve(), folder.resolve()
     if not picture.is_file():
         return "-"
-    return f"[png]({os.path.relpath(picture.resolve(), report_dir.resolve())})"
+    if not (picture.is_relative_to(report_dir) or report_dir.is_relative_to(folder)):
+        return "-"
+    return f"[png]({os.path.relpath(picture, report_dir)})"
 
 
 def markdown(
-    settings: list[dict], runs: list[dict], other: list[dict], report_dir: Path = Path(".")
+    settings: list[dict],
+    runs: list[dict],
+    other: list[dict],
+    report_dir: Path = Path("."),
+    folder: Path | None = None,
 ) -> str:
-    """Per data setting, the settings ranked on validation with test beside; then every run."""
+    """Per data setting, the settings ranked on validation with test beside; then every run.
+    ``folder``: the folder of runs read (default: ``report_dir``), which decides which pictures
+    a link can reach (``_picture_link``)."""
     text = ""
     by_data: dict[str, list[dict]] = {}
     for s in settings:
@@ -161,7 +173,7 @@ def markdown(
                 _fmt(r.get("test/acc_dense")),
                 _fmt(r.get("test/sparsity_fc")),
                 _seconds(r.get("time/fit_s")),
-                _picture_link(r, report_dir),
+                _picture_link(r, report_dir, report_dir if folder is None else folder),
                 _fmt(r.get("test/flops_fraction")),
                 _channels(r),
             ]
