@@ -41,23 +41,23 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check rvsm tests experiments
 	$(VENV)/bin/ruff format --check rvsm tests experiments
 
-# Every sweep grid (conf/grid/sweep_*.yaml: the default on seeds 1-5, the extreme presets and the
+# Every sweep grid (conf/grid/sweep/*.yaml: the default on seeds 1-5, the extreme presets and the
 # dense baseline on seeds 1-3, l0, Tl1 and l1 over their lambda grids x 3 seeds), all on one fixed
-# data set, then the report. SWEEP_PARTS picks grids by the name after sweep_ (each job is its own
-# folder; the report reads whatever exists). ARGS go to every job, e.g.
-# ARGS="hydra/launcher=joblib hydra.launcher.n_jobs=2 threads=1"; a failed part does not stop
-# the rest. A new conf/grid/sweep_<name>.yaml is a new part.
+# data set (conf/grid/base.yaml), then the report. SWEEP_PARTS picks grids by their name in
+# conf/grid/sweep/ (each job is its own folder; the report reads whatever exists). ARGS go to
+# every job, e.g. ARGS="hydra/launcher=joblib hydra.launcher.n_jobs=2 threads=1"; a failed part
+# does not stop the rest. A new conf/grid/sweep/<name>.yaml is a new part.
 SWEEP_DIR ?= logs/sweep/$(shell date +%Y-%m-%d_%H-%M-%S)
-SWEEP_PARTS ?= $(patsubst conf/grid/sweep_%.yaml,%,$(wildcard conf/grid/sweep_*.yaml))
+SWEEP_PARTS ?= $(patsubst conf/grid/sweep/%.yaml,%,$(wildcard conf/grid/sweep/*.yaml))
 sweep: $(STAMP)
 	status=0; for part in $(SWEEP_PARTS); do \
-	  $(PY) -m rvsm.train -m grid=sweep_$$part hydra.sweep.dir=$(SWEEP_DIR)/$$part $(ARGS) \
+	  $(PY) -m rvsm.train -m grid=sweep/$$part hydra.sweep.dir=$(SWEEP_DIR)/$$part $(ARGS) \
 	    || status=1; \
 	done; \
 	$(PY) -m rvsm.report $(SWEEP_DIR) --out $(SWEEP_DIR)/report || status=1; \
 	echo "sweep: $(SWEEP_DIR)"; exit $$status
 
-# Every method over its knob (conf/grid/compare_*.yaml, each a part) x 3 seeds on two data settings,
+# Every method over its knob (conf/grid/compare/*.yaml, each a part) x 3 seeds on two data settings,
 # the default and a harder one (tremor severity COMPARE_SEVERITY: the dense network reached 0.951
 # test accuracy at 0.3 and 0.978 at 0.45, seed 1), with the dense reference, then one report.
 # Each job is its own folder, so parts can run at different times into one COMPARE_DIR
@@ -66,7 +66,7 @@ sweep: $(STAMP)
 COMPARE_DIR ?= logs/compare/$(shell date +%Y-%m-%d_%H-%M-%S)
 COMPARE_SEVERITY ?= 0.35
 COMPARE_DATA ?= default hard
-COMPARE_PARTS ?= $(patsubst conf/grid/compare_%.yaml,%,$(wildcard conf/grid/compare_*.yaml))
+COMPARE_PARTS ?= $(patsubst conf/grid/compare/%.yaml,%,$(wildcard conf/grid/compare/*.yaml))
 compare: $(STAMP)
 	status=0; for data in $(COMPARE_DATA); do \
 	  case $$data in \
@@ -75,7 +75,7 @@ compare: $(STAMP)
 	    *) echo "compare: COMPARE_DATA takes default and/or hard, got $$data"; exit 2 ;; \
 	  esac; \
 	  for part in $(COMPARE_PARTS); do \
-	    $(PY) -m rvsm.train -m grid=compare_$$part $$extra \
+	    $(PY) -m rvsm.train -m grid=compare/$$part $$extra \
 	      hydra.sweep.dir=$(COMPARE_DIR)/$$dir/$$part $(ARGS) || status=1; \
 	  done; \
 	done; \

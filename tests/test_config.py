@@ -24,14 +24,22 @@ EXPECTED = {
 
 
 SWEEPS = {
-    "sweep_default": ("l0", {"seed": "1,2,3,4,5"}),
-    "sweep_l0": ("l0", {"penalty.lam": "5e-6,1e-5,2.5e-5,4e-5", "seed": "1,2,3"}),
-    "sweep_tl1": (
+    "sweep/default": ("l0", {"seed": "1,2,3,4,5"}),
+    "sweep/l0": ("l0", {"penalty.lam": "5e-6,1e-5,2.5e-5,4e-5", "seed": "1,2,3"}),
+    "sweep/tl1": (
         "tl1",
         {"penalty.lam": "9e-6,1.8e-5,3.6e-5,7.2e-5", "penalty.a": "0.01", "seed": "1,2,3"},
     ),
-    "sweep_l1": ("l1", {"penalty.lam": "3.5e-4,7e-4,1.4e-3,2.8e-3", "seed": "1,2,3"}),
+    "sweep/l1": ("l1", {"penalty.lam": "3.5e-4,7e-4,1.4e-3,2.8e-3", "seed": "1,2,3"}),
 }
+
+
+# every grid, those of the subgroups as sweep/l0; conf/grid/base.yaml is what they share, no grid
+GRIDS = sorted(
+    p.relative_to(CONF_DIR / "grid").with_suffix("").as_posix()
+    for p in (CONF_DIR / "grid").rglob("*.yaml")
+    if p != CONF_DIR / "grid" / "base.yaml"
+)
 
 
 def compose_train(overrides: list[str]):
@@ -43,7 +51,7 @@ def compose_train(overrides: list[str]):
 @pytest.mark.parametrize(
     "choice",
     [f"experiment={n}" for n in group_options("experiment")]
-    + [f"grid={n}" for n in group_options("grid")]
+    + [f"grid={n}" for n in GRIDS]
     + [f"hparams_search={n}" for n in group_options("hparams_search")],
 )
 def test_every_preset_and_grid_builds_on_every_sweep_point(choice):
@@ -51,8 +59,9 @@ def test_every_preset_and_grid_builds_on_every_sweep_point(choice):
     (a search: each bound and choice of its space, a conditional key under its condition)."""
     check_command_line(["-m", choice])  # raises ConfigError on any point that cannot build
     cfg = compose_train([choice])
-    if choice.startswith("grid="):  # a grid sweeps seeds on one fixed data set
+    if choice.startswith("grid="):  # a grid sweeps seeds on one fixed data set (its base)
         assert "seed" in cfg.hydra.sweeper.params and cfg.data.seed == 12345
+        assert cfg.trainer.enable_progress_bar is False
     if choice.startswith("hparams_search="):  # a search, on one fixed data set and seed
         assert (
             cfg.hydra.sweeper._target_ == f"{ParetoSweeper.__module__}.ParetoSweeper"
@@ -76,6 +85,17 @@ def test_sweep_presets_hold_their_grid_on_fixed_data(name):
     assert cfg.penalty._target_.endswith({"l0": "L0", "tl1": "TL1", "l1": "L1"}[penalty])
     assert {k: str(v) for k, v in cfg.hydra.sweeper.params.items()} == grid
     assert cfg.data.seed == 12345  # seeds move init and batch order, not the data
+
+
+def test_the_grids_are_subgroups_and_an_old_name_is_refused_naming_the_new_one():
+    from rvsm.runtime.cli import _refuse_moved_grid
+
+    assert {g.split("/")[0] for g in GRIDS} == {"channels", "compare", "sweep"}
+    assert "sweep/default" in GRIDS and "compare/gmp" in GRIDS
+    for old, new in (("sweep_default", "sweep/default"), ("compare_gmp", "compare/gmp")):
+        with pytest.raises(ConfigError, match=f"^grid={old} is now grid={new} "):
+            _refuse_moved_grid(["-m", f"grid=channels,{old}"])
+    _refuse_moved_grid(["-m", "grid=sweep/default", "seed=1"])  # the new names pass
 
 
 @pytest.mark.parametrize(

@@ -261,10 +261,10 @@ def test_gate_parameters_get_their_own_learning_rate():
 
 # ---- make compare's presets ----------------------------------------------------------------------
 COMPARE = {
-    "compare_rvsm_l0": ("RVSM", "penalty.lam", "5e-6,1e-5,1.5e-5,2.5e-5,4e-5"),
-    "compare_rvsm_tl1": ("RVSM", "penalty.lam", "9e-6,1.8e-5,3.6e-5,7.2e-5"),
-    "compare_gmp": ("GMP", "method.sparsity", "0.86,0.90,0.95,0.97,0.99"),
-    "compare_hardconcrete": ("HardConcrete", "method.lam", "1e-4,3e-4,1e-3,3e-3"),
+    "compare/rvsm_l0": ("RVSM", "penalty.lam", "5e-6,1e-5,1.5e-5,2.5e-5,4e-5"),
+    "compare/rvsm_tl1": ("RVSM", "penalty.lam", "9e-6,1.8e-5,3.6e-5,7.2e-5"),
+    "compare/gmp": ("GMP", "method.sparsity", "0.86,0.90,0.95,0.97,0.99"),
+    "compare/hardconcrete": ("HardConcrete", "method.lam", "1e-4,3e-4,1e-3,3e-3"),
 }
 
 
@@ -282,7 +282,7 @@ def test_compare_presets_sweep_one_knob_over_three_seeds_on_fixed_data(name):
     assert type(build_method(cfg.method, cfg.penalty)).__name__ == kind
     assert {k: str(v) for k, v in cfg.hydra.sweeper.params.items()} == {knob: grid, "seed": "1,2,3"}
     assert cfg.data.seed == 12345 and cfg.task_name == "compare"
-    if name == "compare_rvsm_tl1":
+    if name == "compare/rvsm_tl1":
         assert cfg.penalty.a == 0.01
 
 

@@ -18,7 +18,7 @@ train() {
     for part in "presets grid=channels" \
       "l1_lam0.006 grid=channels experiment=channels_l1 penalty.lam=0.006" \
       "gmp_0.6 grid=channels experiment=channels_gmp method.sparsity=0.6" \
-      "dense grid=compare_dense"; do
+      "dense grid=compare/dense"; do
       set -- $part
       $PY -m rvsm.train -m "${@:2}" $extra $LAUNCH hydra.sweep.dir=$DIR/$data/$1
     done

@@ -28,24 +28,24 @@ part() {  # part <name> <grid> [overrides...]
 
 run() {
   case $1 in
-    rvsm_target) part rvsm_target compare_rvsm_target ;;
-    admm) part admm compare_admm ;;
-    gmp) part gmp compare_gmp method.sparsity=0.97,0.99 ;;
-    authors_rvsm) part authors_rvsm compare_authors_rvsm ;;
-    rvsm_target_growth) part rvsm_target_growth compare_rvsm_target_growth ;;
-    rvsm_l0) part rvsm_l0 compare_rvsm_l0 penalty.lam=2.5e-5,3.2e-5 ;;
-    hardconcrete) part hardconcrete compare_hardconcrete method.lam=1e-3,3e-3 ;;
-    rvsm_decoupled) part rvsm_decoupled compare_rvsm_decoupled ;;
+    rvsm_target) part rvsm_target compare/rvsm_target ;;
+    admm) part admm compare/admm ;;
+    gmp) part gmp compare/gmp method.sparsity=0.97,0.99 ;;
+    authors_rvsm) part authors_rvsm compare/authors_rvsm ;;
+    rvsm_target_growth) part rvsm_target_growth compare/rvsm_target_growth ;;
+    rvsm_l0) part rvsm_l0 compare/rvsm_l0 penalty.lam=2.5e-5,3.2e-5 ;;
+    hardconcrete) part hardconcrete compare/hardconcrete method.lam=1e-3,3e-3 ;;
+    rvsm_decoupled) part rvsm_decoupled compare/rvsm_decoupled ;;
     rvsm_decoupled_explicit)  # the authors' form of the same pull, at the middle lam
-      part rvsm_decoupled_explicit compare_rvsm_decoupled method.decoupled_form=explicit \
+      part rvsm_decoupled_explicit compare/rvsm_decoupled method.decoupled_form=explicit \
         penalty.lam=2.5e-3 ;;
-    dense) part dense compare_dense ;;
+    dense) part dense compare/dense ;;
     at_default)  # make train's operating point (92-93% FC zeros): does the best variant beat it?
-      part at_default compare_rvsm_target_growth method.target_sparsity=0.93 ;;
+      part at_default compare/rvsm_target_growth method.target_sparsity=0.93 ;;
     long)  # twice the budget (14 epochs) for the best RVSM variant and gmp, at 98% and 99%
-      part long_rvsm_target_growth compare_rvsm_target_growth trainer.max_epochs=14 \
+      part long_rvsm_target_growth compare/rvsm_target_growth trainer.max_epochs=14 \
         method.target_sparsity=0.98,0.99
-      part long_gmp compare_gmp trainer.max_epochs=14 method.sparsity=0.98,0.99 ;;
+      part long_gmp compare/gmp trainer.max_epochs=14 method.sparsity=0.98,0.99 ;;
     collect)
       mkdir -p experiments/compare/variants/runs
       (cd "$DIR" && find . \( -name metrics.json -o -path '*/.hydra/config.yaml' \

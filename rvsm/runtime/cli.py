@@ -24,6 +24,8 @@ from rvsm.runtime.precheck import check_command_line, task_groups
 
 # what Hydra writes in a run folder when a job starts: its saved config and the job's log
 HYDRA_FILES = {"config.yaml", "hydra.yaml", "overrides.yaml"}
+# the grids' subgroups, once prefixes of their names (grid=sweep_l0 is grid=sweep/l0)
+MOVED_GRIDS = ("sweep", "compare")
 
 
 def fail(err: BaseException) -> None:
@@ -72,6 +74,26 @@ def _groups_help(*, _root_: DictConfig) -> str:
     return "\n".join(lines) or "(none)"
 
 
+def _refuse_moved_grid(argv: list[str]) -> None:
+    """``grid=sweep_<x>`` and ``grid=compare_<x>``, the grids' names before they moved into
+    subgroups, refused in one line that names the new one (``grid=sweep/<x>``)."""
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if not eq or key.lstrip("+~") != "grid":
+            continue
+        for choice in value.split(","):
+            kind, sep, name = choice.strip().partition("_")
+            if (
+                kind in MOVED_GRIDS
+                and sep
+                and (CONF_DIR / "grid" / kind / f"{name}.yaml").is_file()
+            ):
+                raise ConfigError(
+                    f"grid={choice.strip()} is now grid={kind}/{name} (the {kind} grids are in "
+                    f"conf/grid/{kind}/)"
+                )
+
+
 OmegaConf.register_new_resolver("rvsm.task_groups", _groups_help, replace=True)
 
 
@@ -86,6 +108,7 @@ def run_task(task: Callable[[DictConfig], object], config_name: str) -> None:
     ``conf/<config_name>.yaml``."""
     quiet_launcher_schema_warning()
     try:
+        _refuse_moved_grid(sys.argv[1:])
         check_command_line(sys.argv[1:], config_name=config_name, command=_command())
     except ConfigError as err:
         fail(err)
