@@ -60,7 +60,14 @@ def _search_dirs(overrides: list[Override]) -> list[Path] | None:
 
 
 def group_options(group: str, dirs: Sequence[Path] = (CONF_DIR,)) -> list[str]:
-    return sorted({p.stem for d in dirs for p in (Path(d) / group).glob("*.yaml")})
+    """A group's options, those in its subfolders as ``sweep/default``."""
+    return sorted(
+        {
+            p.relative_to(Path(d) / group).with_suffix("").as_posix()
+            for d in dirs
+            for p in (Path(d) / group).rglob("*.yaml")
+        }
+    )
 
 
 def nearest(name: str, candidates: Sequence[str]) -> str | None:
