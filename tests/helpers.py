@@ -137,6 +137,34 @@ def assert_same_numbers(a: dict, b: dict) -> None:
     assert a["status"] == b["status"] == "ok" and a["epochs"] == b["epochs"] == 3
 
 
+def plugin_folder(
+    tmp_path: Path, module: str, source: str, group: str, option: str, config: str
+) -> tuple[list[str], dict[str, str]]:
+    """A user's own part from outside the package: ``<module>.py`` holding ``source`` and the
+    config file ``<group>/<option>.yaml`` holding ``config``, in a temporary folder; the command
+    line arguments (search path, ``group=option``) and the environment (PYTHONPATH) that use it."""
+    (tmp_path / "py").mkdir()
+    (tmp_path / "py" / f"{module}.py").write_text(source)
+    (tmp_path / "conf" / group).mkdir(parents=True)
+    (tmp_path / "conf" / group / f"{option}.yaml").write_text(config)
+    args = [f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"{group}={option}"]
+    return args, {"PYTHONPATH": str(tmp_path / "py")}
+
+
+def signal_when_held(
+    args: list[str], run_dir: Path, cwd: Path, cache_dir: Path, log: Path, sig: int
+) -> subprocess.Popen:
+    """Start a run held before a step (``hold.step`` in ``args``), send it ``sig`` once it is
+    held, and wait for it to end; the ended process."""
+    proc = start(args, cwd, cache_dir, log)
+    try:
+        wait_for(run_dir / "held", proc)
+        proc.send_signal(sig)
+    finally:
+        proc.wait(timeout=120)
+    return proc
+
+
 def wait_for(path: Path, proc: subprocess.Popen, seconds: float = 300) -> None:
     """Until ``path`` exists; fails if ``proc`` ends first or ``seconds`` pass (a limit for a
     broken run, not a measure of speed: the event is what the test waits for)."""

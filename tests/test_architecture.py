@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rvsm.utils.floors import FLOORS, floor_of, picture
-from tests.helpers import ROOT, run_cli, tiny_data
+from tests.helpers import ROOT, plugin_folder, run_cli, tiny_data
 
 PACKAGE = ROOT / "rvsm"
 
@@ -174,14 +174,8 @@ class ZeroSmall(SparsityMethod):
 @pytest.fixture
 def plugin(tmp_path: Path) -> tuple[list[str], dict[str, str]]:
     """One module and one config file in a temporary folder: the search path and PYTHONPATH."""
-    (tmp_path / "py").mkdir()
-    (tmp_path / "py" / "zero_small.py").write_text(METHOD)
-    (tmp_path / "conf" / "method").mkdir(parents=True)
-    (tmp_path / "conf" / "method" / "zerosmall.yaml").write_text(
-        "_target_: zero_small.ZeroSmall\ncutoff: 0.01\n"
-    )
-    args = [f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "method=zerosmall"]
-    return args, {"PYTHONPATH": str(tmp_path / "py")}
+    config = "_target_: zero_small.ZeroSmall\ncutoff: 0.01\n"
+    return plugin_folder(tmp_path, "zero_small", METHOD, "method", "zerosmall", config)
 
 
 def test_a_new_method_from_one_module_and_one_config_runs_everywhere(tmp_path, cache_dir, plugin):

@@ -20,8 +20,7 @@ from tests.helpers import (
     assert_same_numbers,
     metrics_of,
     run_cli,
-    start,
-    wait_for,
+    signal_when_held,
 )
 
 RESNET = ["model/net=resnet", "model.net.channels=[4,8,8]"]
@@ -49,12 +48,8 @@ def test_resnet_under_rvsm_resumes_exactly_from_a_mid_epoch_preemption(tmp_path,
     assert whole.returncode == 0, whole.stderr[-3000:]
     run_dir = tmp_path / "preempted"
     args = [*RUN, f"hold.step={IN_EPOCH_2}", f"hydra.run.dir={run_dir}"]
-    proc = start(args, tmp_path, cache_dir, tmp_path / "preempted.log")
-    try:
-        wait_for(run_dir / "held", proc)
-        proc.send_signal(signal.SIGTERM)
-    finally:
-        proc.wait(timeout=120)
+    log = tmp_path / "preempted.log"
+    proc = signal_when_held(args, run_dir, tmp_path, cache_dir, log, signal.SIGTERM)
     assert proc.returncode == PREEMPTED_EXIT, (tmp_path / "preempted.log").read_text()[-3000:]
     resumed = run_cli(args, tmp_path, cache_dir)
     assert resumed.returncode == 0, resumed.stderr[-3000:]

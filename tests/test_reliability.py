@@ -19,6 +19,7 @@ from tests.helpers import (
     metrics_of,
     run_cli,
     sampler_position,
+    signal_when_held,
     start,
     wait_for,
 )
@@ -74,12 +75,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(workdir, cache, 
     run_dir = workdir / "killed"
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     args = [*RUN, f"hold.step={IN_EPOCH_2}", f"hydra.run.dir={run_dir}"]
-    proc = start(args, workdir, cache, workdir / "killed.log")
-    try:
-        wait_for(run_dir / "held", proc)  # three batches into the second epoch
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
+    proc = signal_when_held(args, run_dir, workdir, cache, workdir / "killed.log", signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     assert torch.load(ckpt, weights_only=False)["epoch"] == 0, "killed after epoch 2 began"
     assert not (run_dir / "metrics.json").exists()
@@ -94,12 +90,9 @@ def test_sigterm_mid_epoch_checkpoints_exits_75_and_the_requeued_job_resumes_at_
     run_dir = workdir / "preempted"
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     args = [*RUN, "logger=wandb", f"hold.step={IN_EPOCH_2}", f"hydra.run.dir={run_dir}"]
-    proc = start(args, workdir, cache, workdir / "preempted.log")
-    try:
-        wait_for(run_dir / "held", proc)  # three batches into the second epoch
-        proc.send_signal(signal.SIGTERM)
-    finally:
-        proc.wait(timeout=120)
+    proc = signal_when_held(
+        args, run_dir, workdir, cache, workdir / "preempted.log", signal.SIGTERM
+    )
     out = (workdir / "preempted.log").read_text()
     assert proc.returncode == PREEMPTED_EXIT, out[-3000:]
     # the batch it was held before is trained, then the checkpoint is written
@@ -125,12 +118,7 @@ def test_sigkill_after_a_time_based_checkpoint_resumes_mid_epoch_to_the_same_num
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     every_batch = "callbacks.mid_epoch_checkpoint.train_time_interval=0"
     args = [*RUN, every_batch, f"hold.step={IN_EPOCH_2}", f"hydra.run.dir={run_dir}"]
-    proc = start(args, workdir, cache, workdir / "k.log")
-    try:
-        wait_for(run_dir / "held", proc)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
+    proc = signal_when_held(args, run_dir, workdir, cache, workdir / "k.log", signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     epoch, position = sampler_position(ckpt)
     assert 0 < position < TRAIN_IMAGES, f"last checkpoint at an epoch end ({epoch}, {position})"

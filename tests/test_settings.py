@@ -13,7 +13,7 @@ import pytest
 from rvsm.methods.penalties import L0
 from rvsm.methods.rvsm import RVSM
 from rvsm.utils.arguments import ArgumentError
-from tests.helpers import ROOT, TINY_DATA, run_cli
+from tests.helpers import ROOT, TINY_DATA, plugin_folder, run_cli
 
 # ---- a knob added from outside the package: its settings field and one config file -----------
 PLUS = """
@@ -37,14 +37,8 @@ class RVSMPlus(RVSM):
 @pytest.fixture
 def plus(tmp_path: Path) -> tuple[list[str], dict[str, str]]:
     """RVSM with one more knob: a settings subclass and a config file over conf/method/rvsm."""
-    (tmp_path / "py").mkdir()
-    (tmp_path / "py" / "rvsm_plus.py").write_text(PLUS)
-    (tmp_path / "conf" / "method").mkdir(parents=True)
-    (tmp_path / "conf" / "method" / "rvsm_plus.yaml").write_text(
-        "defaults:\n  - rvsm\n  - _self_\n_target_: rvsm_plus.RVSMPlus\njitter: 0.0\n"
-    )
-    args = [f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "method=rvsm_plus"]
-    return args, {"PYTHONPATH": str(tmp_path / "py")}
+    config = "defaults:\n  - rvsm\n  - _self_\n_target_: rvsm_plus.RVSMPlus\njitter: 0.0\n"
+    return plugin_folder(tmp_path, "rvsm_plus", PLUS, "method", "rvsm_plus", config)
 
 
 def test_a_knob_added_to_the_settings_is_checked_described_and_summarised(
