@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test test-slurm lint bench sweep compare clean fonts
+.PHONY: train test test-slurm lint bench bench-full sweep compare clean fonts
 
 # (Re)install when the venv is missing or pyproject.toml changed. torch==2.13.0 takes the local
 # CPU wheel; pyproject keeps a range so a CUDA build already installed elsewhere is kept.
@@ -85,6 +85,10 @@ compare: $(STAMP)
 clean:
 	rm -rf outputs multirun .pytest_cache .ruff_cache
 
+# the quick bench (step, where its time goes, splitting overhead, sweep, latency): a few minutes;
+# bench-full adds compilation, the prox, the time to the headline, the GPU and the data renderer
 bench: $(STAMP)
 	$(PY) experiments/bench.py
+bench-full: $(STAMP)
+	$(PY) experiments/bench.py --full
 	$(PY) experiments/bench_data.py

@@ -68,7 +68,9 @@ def make_module(
     return build_model(OmegaConf.create(model), RVSM(penalty, beta=0.1), ["fc"], (64, 128))
 
 
-def lightning_fit(penalty, accelerator: str = "cpu", module: SparseModule | None = None) -> None:
+def lightning_fit(
+    penalty, accelerator: str = "cpu", module: SparseModule | None = None, loader=None
+) -> None:
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=1,
@@ -80,7 +82,7 @@ def lightning_fit(penalty, accelerator: str = "cpu", module: SparseModule | None
         num_sanity_val_steps=0,
         limit_val_batches=0,
     )
-    trainer.fit(module or make_module(penalty), batches())
+    trainer.fit(module or make_module(penalty), loader or batches())
 
 
 def plain_loop() -> None:
@@ -111,6 +113,64 @@ def step_overhead() -> list[str]:
         "| <= 1.10 |"
     )
     return rows
+
+
+def machine_limits() -> tuple[float, float]:
+    """This process's float32 matmul rate (GFLOP/s, 2048 x 2048) and memory-copy bandwidth
+    (GB/s, read + write of a 256 MB tensor): the two roofs a step can be bound by."""
+    a, b = torch.rand(2048, 2048), torch.rand(2048, 2048)
+    big = torch.rand(64 * 2**20)
+    out = torch.empty_like(big)
+    t = interleaved({"mm": lambda: a @ b, "copy": lambda: out.copy_(big)}, repeats=9)
+    return 2 * 2048**3 / t["mm"] / 1e9, 2 * big.numel() * 4 / t["copy"] / 1e9
+
+
+def step_profile() -> list[str]:
+    """Where the default step's time goes: torch.profiler over the Lightning steps of one fit
+    (after a warm-up fit), per operator its self CPU time a step, calls a step and memory it
+    allocates a step; then the step's rate against the two roofs of ``machine_limits``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    module, loader = make_module(NoPenalty()), batches()
+    lightning_fit(None, module=module, loader=loader)  # warm-up
+    start = time.perf_counter()
+    lightning_fit(None, module=module, loader=loader)  # timed without the profiler's overhead
+    wall = time.perf_counter() - start
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        lightning_fit(None, module=module, loader=loader)
+    ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in ops)
+    rows = [
+        "| operator | self CPU a step | share | calls a step | allocated a step |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for e in ops[:12]:
+        rows.append(
+            f"| `{e.key}` | {e.self_cpu_time_total / STEPS / 1e3:.2f} ms | "
+            f"{e.self_cpu_time_total / total:.0%} | {e.count / STEPS:.0f} | "
+            f"{max(e.self_cpu_memory_usage, 0) / STEPS / 2**20:.1f} MiB |"
+        )
+    allocated = sum(max(e.self_cpu_memory_usage, 0) for e in ops) / STEPS
+    step_s = wall / STEPS
+    gflops = BATCH * flops_per_image() / step_s / 1e9
+    matmul, copy = machine_limits()
+    # each allocated byte is written once and read at least once: a lower bound on traffic
+    traffic = 2 * allocated / step_s / 1e9
+    return [
+        *rows,
+        "",
+        "| limit | this process | the step | share |",
+        "| --- | --- | --- | --- |",
+        f"| float32 matmul 2048 x 2048 (GFLOP/s) | {matmul:.0f} | {gflops:.1f} "
+        f"| {gflops / matmul:.0%} |",
+        f"| memory copy, 256 MB (GB/s, read + write) | {copy:.1f} | {traffic:.1f} "
+        f"| {traffic / copy:.0%} |",
+        "",
+        f"The step ({1e3 * step_s:.1f} ms unprofiled) moves at least twice the "
+        f"{allocated / 2**20:.0f} MiB that the profiler sees it allocate (written once, read "
+        "once; oneDNN's own buffers are not seen): a lower bound on its memory traffic. The "
+        "operator times are the profiled run's, which the profiler slows.",
+    ]
 
 
 def flops_per_image() -> float:
@@ -148,10 +208,11 @@ STEP_VARIANTS = (
         False,
         False,
     ),
-    ("conv-pool-BN-ReLU, glibc's default malloc", "pool_first", False, False),
     ("conv-pool-BN-ReLU, freed memory retained (default)", "pool_first", True, False),
+    ("conv-pool-BN-ReLU, glibc's default malloc", "pool_first", False, False),
     ("the default + model.compile=true", "pool_first", True, True),
 )
+QUICK = "--full" not in sys.argv  # make bench: the quick bench; make bench-full: every section
 
 
 def step_rate(block_order: str, retain: bool, compile: bool) -> float:
@@ -167,9 +228,10 @@ def step_speed() -> list[str]:
     """Images/s of the training step per variant, each timed in a new process (the allocator
     setting is process-wide and cannot be undone), the variants interleaved over repeats."""
     root = Path(__file__).resolve().parent.parent
-    rates: dict[str, list[float]] = {name: [] for name, *_ in STEP_VARIANTS}
-    for _ in range(REPEATS):
-        for name, *args in STEP_VARIANTS:
+    variants = STEP_VARIANTS[:2] if QUICK else STEP_VARIANTS
+    rates: dict[str, list[float]] = {name: [] for name, *_ in variants}
+    for _ in range(3 if QUICK else REPEATS):
+        for name, *args in variants:
             code = f"from experiments.bench import step_rate; print(step_rate{tuple(args)!r})"
             run = subprocess.run(
                 [sys.executable, "-c", code],
@@ -196,10 +258,8 @@ def step_speed() -> list[str]:
         "",
         f"FLOPs per image (forward + backward, conv and FC only, torch FlopCounterMode): "
         f"{flops / 1e6:.1f} M. Peak: {how}.",
-        "",
-        *compile_time(),
     ]
-    return rows
+    return rows if QUICK else [*rows, "", *compile_time()]
 
 
 def compile_time() -> list[str]:
@@ -419,36 +479,24 @@ def time_to_headline() -> list[str]:
 def main() -> None:
     torch.manual_seed(0)
     head = "| what | time | ratio | target |\n| --- | --- | --- | --- |"
-    parts = [
-        "# Benchmarks",
-        "",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
-        f"{torch.__version__} with {torch.get_num_threads()} threads, Python "
-        f"{platform.python_version()}. Regenerate with `make bench`. Medians of interleaved "
-        "repeats after a warm-up.",
-        "",
-        f"## Training step speed (batch {BATCH}, 64x128, {STEPS} steps a repeat, {REPEATS} "
-        "repeats, penalty none)",
+    cpu = platform.machine()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    quick = [
+        f"## Training step speed (batch {BATCH}, 64x128, {STEPS} steps a repeat, penalty none)",
         "",
         *step_speed(),
+        "",
+        "## Where the step's time goes (torch.profiler) and which limit binds",
+        "",
+        *step_profile(),
         "",
         f"## Splitting overhead (batch {BATCH}, 64x128, {STEPS} steps a repeat, {REPEATS} repeats)",
         "",
         head,
         *step_overhead(),
-        "",
-        "## Thresholding, 10M float32 elements (9 repeats)",
-        "",
-        head,
-        *prox_speed(),
-        "",
-        "Targets: a ratio above its target is a miss. The step ratios move by about +-5% between",
-        "invocations on this VM (interleaving the repeats evens out drift, not noise); the prox",
-        "on the FC weights, the only work Tl1 adds to a step, is the last row above.",
-        "",
-        "## Time to the headline: the default run (`make train`) from a warm data cache",
-        "",
-        *time_to_headline(),
         "",
         "## Sweep throughput on 2 cores",
         "",
@@ -457,10 +505,37 @@ def main() -> None:
         "## Inference latency of the exported model (`python -m rvsm.export`), CPU",
         "",
         *inference_latency(),
+    ]
+    full = [
+        "",
+        "## Thresholding, 10M float32 elements (9 repeats)",
+        "",
+        head,
+        *prox_speed(),
+        "",
+        "Targets: a ratio above its target is a miss. The step ratios move by about +-5% between",
+        "invocations on this VM (interleaving the repeats evens out drift, not noise).",
+        "",
+        "## Time to the headline: the default run (`make train`) from a warm data cache",
+        "",
+        *time_to_headline(),
         "",
         "## GPU",
         "",
         *gpu_steps(),
+    ]
+    parts = [
+        "# Benchmarks",
+        "",
+        f"Machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__} with "
+        f"{torch.get_num_threads()} threads, Python {platform.python_version()}; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Regenerate with "
+        f"`make bench` (the quick sections) or `make bench-full` (all); this is "
+        f"{'the quick bench' if QUICK else 'the full bench'}. Medians of interleaved repeats "
+        "after a warm-up.",
+        "",
+        *quick,
+        *([] if QUICK else full),
         "",
     ]
     text = "\n".join(parts)
