@@ -58,7 +58,7 @@ def _in_multirun() -> bool:
 def _pruning_callback():
     """The pruner's callback of a search's trial (rvsm.search.pruning), or None."""
     if not _in_multirun() or not OmegaConf.select(HydraConfig.get(), "sweeper.pruner"):
-        return None
+        return None  # no search with a pruner: optuna is not imported
     from rvsm.search.pruning import pruning_callback  # optuna only for a search
 
     return pruning_callback(HydraConfig.get())

@@ -25,7 +25,7 @@ from rvsm.methods.base import SparsityMethod, state_name
 from rvsm.methods.gates import deterministic_gates, expected_l0, sample_gates
 from rvsm.methods.sparsity import zero_fraction
 from rvsm.methods.structure import LayerSpec
-from rvsm.utils.arguments import non_negative, number, positive
+from rvsm.utils.arguments import non_negative, number, optional, positive
 from rvsm.utils.settings import Settings, knob
 
 
@@ -35,7 +35,7 @@ class HardConcreteSettings(Settings):
 
     lam: float = knob(1e-4, non_negative, "a number >= 0", main=True)
     init_log_alpha: float = knob(2.0, number, "a finite number")
-    gate_lr: float | None = knob(None, lambda v: v is None or positive(v), "a number > 0 (or null)")
+    gate_lr: float | None = knob(None, optional(positive), "a number > 0 (or null)")
 
 
 class HardConcrete(SparsityMethod):

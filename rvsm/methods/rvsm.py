@@ -40,12 +40,8 @@ from rvsm.methods.coupling import COUPLINGS, DECOUPLED_FORMS, explicit_pull, pro
 from rvsm.methods.penalties import Penalty
 from rvsm.methods.schedules import cubic_sparsity, grown_beta, step_window
 from rvsm.methods.structure import LayerSpec
-from rvsm.utils.arguments import flag, integer, number, positive, require
+from rvsm.utils.arguments import flag, integer, number, optional, positive, require
 from rvsm.utils.settings import Settings, knob
-
-
-def _optional(ok):
-    return lambda v: v is None or ok(v)
 
 
 @dataclass(frozen=True)
@@ -54,13 +50,13 @@ class RVSMSettings(Settings):
 
     target_sparsity: float | None = knob(
         None,
-        _optional(lambda v: number(v) and 0 < v < 1),
+        optional(lambda v: number(v) and 0 < v < 1),
         "a fraction in (0, 1) (or null: off)",
         main=True,
     )
     beta: float = knob(0.1, positive, "a number > 0", summary=True)
     beta_growth: float = knob(1.0, positive, "a number > 0 (1.0 = fixed)")
-    beta_max: float | None = knob(None, _optional(positive), "a number > 0 (or null)")
+    beta_max: float | None = knob(None, optional(positive), "a number > 0 (or null)")
     keep_threshold: bool = knob(True, flag, "true or false")
     sync_every_epoch: bool = knob(False, flag, "true or false")
     finetune_epochs: int = knob(0, lambda v: integer(v) and v >= 0, "an integer >= 0")

@@ -23,7 +23,7 @@ from rvsm.utils.arguments import ArgumentError
 # settings saved in every checkpoint (hyper_parameters.run_config): enough to rebuild the run
 CHECKPOINTED = ["seed", "data", "model", "penalty", "method", "splitting", "trainer"]
 # the config keys of the arguments the run gives the network and the module, not their groups
-RUN_KEYS = {"layers": "splitting.layers", "split_layers": "splitting.layers"}
+RUN_KEYS = {"layers": "splitting.layers"}
 
 
 @contextmanager

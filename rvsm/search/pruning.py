@@ -51,10 +51,10 @@ class TrialPruning(PyTorchLightningPruningCallback):
 
 
 def pruning_callback(hydra: DictConfig) -> TrialPruning | None:
-    """The pruning callback of this job's trial (``hydra``: the job's Hydra config), or None
-    when the job is not a trial of a search with a pruner."""
+    """The pruning callback of this job's trial (``hydra``: the job's Hydra config, whose sweeper
+    has a pruner), or None when the job is not a trial of the search."""
     sweeper = hydra.sweeper
-    if sweeper.get("_target_") != SWEEPER or not OmegaConf.select(sweeper, "pruner"):
+    if sweeper.get("_target_") != SWEEPER:
         return None
     storage = sweeper.storage or JournalStorage(
         JournalFileBackend(str(Path(hydra.sweep.dir) / JOURNAL))

@@ -32,6 +32,11 @@ def flag(v: Any) -> bool:
     return isinstance(v, bool)
 
 
+def optional(ok: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    """``ok``, or null (None: the setting is off)."""
+    return lambda v: v is None or ok(v)
+
+
 class ArgumentError(ValueError):
     """A refused argument: ``key`` is the argument's own name (``beta``); the config layer that
     built the part puts its path in front (``method.beta``) with ``under``, so the same class
