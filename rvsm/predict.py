@@ -19,13 +19,12 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from rvsm.data.images import UnreadableImage, check_readable, is_image_name, preprocess
+from rvsm.data.images import UnreadableImage, as_batch, check_readable, is_image_name, preprocess
+from rvsm.export import PREPROCESSING, preprocessing
 from rvsm.runtime.checks import ConfigError
 from rvsm.runtime.cli import fail, run_task
-from rvsm.trained import load_trained, trained_classes
+from rvsm.trained import load_trained
 from rvsm.utils.io import write_csv
-
-PREPROCESSING = "rvsm.json"  # as rvsm.export writes it
 
 
 def image_files(inputs: str) -> list[Path]:
@@ -61,12 +60,7 @@ def load_model(ckpt_path: str) -> tuple[Path, torch.nn.Module, dict]:
             raise ConfigError(f"ckpt_path: {path} holds no {PREPROCESSING} (export it again)")
         return path, net.eval(), json.loads(files[PREPROCESSING])
     path, model, trained = load_trained(str(ckpt_path))
-    settings = {
-        "image_size": list(model.net.image_size),
-        "classes": trained_classes(trained),
-        "invert": trained["data"].get("invert", "auto"),
-    }
-    return path, model, settings
+    return path, model, preprocessing(model, trained)
 
 
 @torch.no_grad()
@@ -76,7 +70,7 @@ def probabilities(net: torch.nn.Module, files: list[Path], settings: dict, batch
     for start in range(0, len(files), batch):
         chunk = files[start : start + batch]
         images = [preprocess(p, settings["image_size"], settings["invert"]) for p in chunk]
-        x = (255 - torch.from_numpy(np.stack(images))).unsqueeze(1).float() / 255
+        x = as_batch(torch.from_numpy(np.stack(images)))
         out.append(torch.softmax(net(x), dim=1))
     return torch.cat(out)
 

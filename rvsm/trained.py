@@ -122,10 +122,8 @@ def prepare(cfg: DictConfig):
         datamodule = build_data(cfg.data)  # checks the data settings; generates nothing
         if isinstance(datamodule, InFonts) and cfg.get("font_files_only", False):
             datamodule = datamodule.font_files_only()
-        if hasattr(datamodule, "test_only"):  # only the test split is used: draw it alone
-            datamodule = datamodule.test_only()
-        if hasattr(datamodule, "prepared_as"):  # images read as the network's data were
-            invert = trained["data"].get("invert", "auto")
-            datamodule = datamodule.prepared_as(model.net.image_size, invert)
+        datamodule = datamodule.test_only()  # only the test split is used
+        invert = trained["data"].get("invert", "auto")  # images read as the network's data were
+        datamodule = datamodule.prepared_as(model.net.image_size, invert)
         check_fits(model, datamodule, path, trained_classes(trained))
     return path, model, trained, datamodule

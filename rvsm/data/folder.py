@@ -15,6 +15,7 @@ image, one class, an empty class, a split without an image of some class.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -34,6 +35,7 @@ from rvsm.data.images import (
 from rvsm.data.loaders import CachedImageData
 from rvsm.data.words import SPLITS
 from rvsm.utils.arguments import ArgumentError, number, require
+from rvsm.utils.io import file_digest
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +117,21 @@ def stratified(labels: Sequence[int], fractions: Mapping[str, float], seed: int)
     return split
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def _facts(path: Path) -> str:
+    """The file's content digest, once it is known to be a readable image; kept per process
+    under its (inode, size, mtime), so that building the data module again (the pre-check, then
+    the job) reads each file once."""
+    st = path.stat()
+    return _checked_digest(str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@functools.cache
+def _checked_digest(path: str, inode: int, size: int, mtime_ns: int) -> str:
+    try:
+        check_readable(Path(path))
+    except UnreadableImage as err:
+        raise _refuse(str(err)) from None
+    return file_digest(path)
 
 
 class FolderDataModule(CachedImageData):
@@ -161,10 +172,7 @@ class FolderDataModule(CachedImageData):
         self.root, self.size, self.invert = Path(root).expanduser(), tuple(size), invert
         self.classes, given, whole = scan(self.root)
         for path, _ in whole or [item for items in given.values() for item in items]:
-            try:
-                check_readable(path)
-            except UnreadableImage as err:
-                raise _refuse(str(err)) from None
+            _facts(path)  # a file that is not a readable image is refused here
         if given is None:
             labels = [label for _, label in whole]
             splits = stratified(labels, fractions, self.seed)
@@ -210,7 +218,7 @@ class FolderDataModule(CachedImageData):
     def _key(self) -> str:
         """A hash of the files' contents (by their place under root), the classes, the splits
         and the preprocessing: equal keys, equal arrays."""
-        files = [[str(p.relative_to(self.root)), _digest(p), lab, s] for p, lab, s in self.items]
+        files = [[str(p.relative_to(self.root)), _facts(p), lab, s] for p, lab, s in self.items]
         blob = json.dumps(
             {
                 "version": FORMAT_VERSION,

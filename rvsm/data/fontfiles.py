@@ -11,13 +11,14 @@ what a directory or pattern holds is sorted by path, and a font named twice coun
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from fontTools.ttLib import TTCollection, TTFont, TTLibError
+
+from rvsm.utils.io import file_digest
 
 KEY = "data.synth.font_files"
 SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
@@ -102,8 +103,7 @@ def open_font(spec: str) -> TTFont:
 def digest(spec: str) -> str:
     """SHA-256 of the file's bytes (and the face), so the cache follows the file, not its path."""
     path, face = split_spec(spec)
-    h = hashlib.sha256(path.read_bytes())
-    return h.hexdigest() if face is None else f"{h.hexdigest()}:{face}"
+    return file_digest(path) if face is None else f"{file_digest(path)}:{face}"
 
 
 def stamp(spec: str) -> tuple[int, int, int]:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 
@@ -75,6 +76,14 @@ def fit(grey: np.ndarray, size: Sequence[int]) -> np.ndarray:
     top, left = (height - new[1]) // 2, (width - new[0]) // 2
     canvas[top : top + new[1], left : left + new[0]] = np.asarray(resized)
     return canvas
+
+
+def as_batch(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (N, H, W), dark ink on light paper, as the network reads them: float
+    (N, 1, H, W), ink = 1 and paper = 0, channels-last (oneDNN's CPU convolutions are markedly
+    faster in it)."""
+    x = (255 - images).unsqueeze(1).float().div_(255.0)
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def preprocess(path: Path, size: Sequence[int], invert: str | bool = "auto") -> np.ndarray:

@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from rvsm.data import cache
+from rvsm.data.images import as_batch
 from rvsm.data.words import SPLITS
 from rvsm.utils.arguments import ArgumentError, integer
 
@@ -192,6 +193,13 @@ class CachedImageData(L.LightningDataModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
-        x = (255 - images).unsqueeze(1).float().div_(255.0)
-        # channels_last makes the CPU (oneDNN) convolutions markedly faster; see experiments/
-        return x.contiguous(memory_format=torch.channels_last), labels
+        return as_batch(images), labels
+
+    def test_only(self) -> CachedImageData:
+        """The source with only what a test needs drawn (itself, where all is read anyway)."""
+        return self
+
+    def prepared_as(self, image_size, invert) -> CachedImageData:
+        """The source prepared as a trained network's data were (itself where the preparation
+        is fixed: the synthesized data are drawn at their own size, which must fit)."""
+        return self

@@ -32,6 +32,14 @@ class DataSource(Protocol):
         """``{"data": <name>, "severity": <float or None>}`` for metrics and reports."""
         ...
 
+    def test_only(self) -> DataSource:
+        """The source with only what a test reads drawn."""
+        ...
+
+    def prepared_as(self, image_size, invert) -> DataSource:
+        """The source prepared as a trained network's data were (its size and ink)."""
+        ...
+
 
 @runtime_checkable
 class AtSeverity(Protocol):

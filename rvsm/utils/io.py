@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import os
@@ -48,3 +49,12 @@ def write_csv(path: str | os.PathLike, rows: Sequence[dict], fieldnames: Sequenc
     writer.writerows(rows)
     with atomic_open(path, "w") as f:
         f.write(buf.getvalue())
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
