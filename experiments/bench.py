@@ -37,8 +37,8 @@ from rvsm.methods.penalties import L0, L1, TL1, NoPenalty
 from rvsm.methods.rvsm import RVSM
 from rvsm.module import SparseModule
 from rvsm.nets import TremorCNN
+from rvsm.reporting.timing import cpu_name, interleaved
 from rvsm.reporting.timing import duration_text as _ms
-from rvsm.reporting.timing import interleaved
 from rvsm.runtime.build import build_model
 
 BATCH, STEPS, REPEATS = 64, 60, 5
@@ -479,11 +479,7 @@ def time_to_headline() -> list[str]:
 def main() -> None:
     torch.manual_seed(0)
     head = "| what | time | ratio | target |\n| --- | --- | --- | --- |"
-    cpu = platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpu = cpu_name()
     quick = [
         f"## Training step speed (batch {BATCH}, 64x128, {STEPS} steps a repeat, penalty none)",
         "",

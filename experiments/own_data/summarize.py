@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import torch
 
 from rvsm.reporting.stats import mean_std
 from rvsm.reporting.tables import pm
-from rvsm.reporting.timing import duration_text, interleaved
+from rvsm.reporting.timing import cpu_name, duration_text, interleaved
 from rvsm.utils.io import atomic_open
 
 HERE = Path(__file__).parent
@@ -72,14 +71,7 @@ def main() -> None:
             + f" | {flops:,.0f} |"
         )
     timed = latency(models) if models else {}
-    cpu = platform.machine()
-    if Path("/proc/cpuinfo").is_file():
-        names = [
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
+    cpu = cpu_name()
     lines = [
         "# Your own data and network: the record's numbers",
         "",
