@@ -1,0 +1,128 @@
+"""A 4-point lambda sweep typed as a user types it, at commit 3eb042f and at this checkout, side by
+side on one machine (issue 30's sweep target: at most half 3eb042f's wall time, its best point
+on validation still at the headline).
+
+    .venv/bin/python experiments/speed/sweep.py [--old-tree DIR] [--out DIR] [--table-only]
+
+The old commit is checked out as a git worktree (``--old-tree``, default /tmp/rvsm_3eb042f,
+made if missing); both sweeps run with this checkout's ``.venv/bin/python`` from their own folder
+(each its own data cache, warmed first by one untimed 1-step job), the old first, one after the
+other, nothing else running. Whole-process wall time, kept in ``OUT/walls.json``; writes
+``sweep.md`` beside this file (``--table-only``: from OUT as it is, nothing run). A sweep's best
+point is chosen as the headline is: the highest validation accuracy among the points with at
+least 90% FC zeros on validation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rvsm.reporting.timing import cpu_name
+from rvsm.utils.io import atomic_open, write_json
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+OLD = "3eb042f"
+LAMS = ("1e-5", "1.5e-5", "3e-5", "1e-4")  # 1e-4 is past the l0 cliff (conf/grid/sweep)
+SWEEP = ["-m", f"penalty.lam={','.join(LAMS)}"]
+WARM = ["trainer.max_epochs=1", "method.finetune_epochs=0"] + [
+    f"+trainer.limit_{s}_batches=1" for s in ("train", "val", "test")
+]
+
+
+def run(tree: Path, args: list[str], out: Path) -> float:
+    """Wall seconds of ``python -m rvsm.train ARGS`` run from ``tree``, output under ``out``."""
+    python = str(ROOT / ".venv" / "bin" / "python")
+    start = time.perf_counter()
+    subprocess.run(
+        [python, "-m", "rvsm.train", *args, f"hydra.sweep.dir={out}", f"hydra.run.dir={out}"],
+        cwd=tree,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(tree)},
+    )
+    return time.perf_counter() - start
+
+
+def _cell(metrics: dict, key: str) -> str:
+    """A metric to 4 places, or - where the run has none (a collapsed run is not tested)."""
+    return f"{metrics[key]:.4f}" if key in metrics else "-"
+
+
+def points(sweep_dir: Path) -> list[dict]:
+    """Each job's lambda and metrics.json, in sweep order."""
+    found = []
+    for path in sorted(sweep_dir.glob("*/metrics.json"), key=lambda p: int(p.parent.name)):
+        found.append({"lam": LAMS[int(path.parent.name)], **json.loads(path.read_text())})
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--old-tree", type=Path, default=Path(f"/tmp/rvsm_{OLD}"))
+    parser.add_argument("--out", type=Path, default=ROOT / "logs" / "speed_sweep")
+    parser.add_argument("--table-only", action="store_true")
+    args = parser.parse_args()
+    trees = {OLD: args.old_tree, "this checkout": ROOT}
+    if not args.table_only:
+        if not args.old_tree.exists():
+            subprocess.run(["git", "worktree", "add", "-f", str(args.old_tree), OLD], check=True)
+        walls = {}
+        for name, tree in trees.items():
+            out = args.out / name.replace(" ", "_")
+            run(tree, WARM, out / "warm")  # the data cache, untimed
+            walls[name] = run(tree, SWEEP, out / "sweep")
+            print(f"{name}: {walls[name]:.1f} s", file=sys.stderr)
+        write_json(args.out / "walls.json", walls, sort_keys=False)
+    write_table(json.loads((args.out / "walls.json").read_text()), args.out)
+
+
+def write_table(walls: dict[str, float], out: Path) -> None:
+    """sweep.md from the measured walls and the sweeps' run folders under ``out``."""
+    found = {name: points(out / name.replace(" ", "_") / "sweep") for name in walls}
+    ratio = walls["this checkout"] / walls[OLD]
+    lines = [
+        "# A 4-point lambda sweep, side by side",
+        "",
+        f"Written by `experiments/speed/sweep.py` on {time.strftime('%Y-%m-%d')}: "
+        f"{os.cpu_count()} cores ({cpu_name()}), torch's default threads, the basic launcher "
+        f"(one job after another), as a user types it: `python -m rvsm.train {' '.join(SWEEP)}`. "
+        f"Each commit's sweep ran once from its own worktree with a warm data cache, {OLD} first, "
+        "nothing else running; whole-process wall time.",
+        "",
+        "| commit | wall s | ratio |",
+        "| --- | --- | --- |",
+        f"| {OLD} | {walls[OLD]:.1f} | 1.00 |",
+        f"| this checkout | {walls['this checkout']:.1f} | {ratio:.2f} |",
+        "",
+        "| commit | penalty.lam | status | epochs | val acc | test acc | test FC zeros |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, jobs in found.items():
+        for m in jobs:
+            lines.append(
+                f"| {name} | {m['lam']} | {m.get('status', 'ok')} | {m.get('epochs', '')} | "
+                f"{m['val/acc']:.4f} | {_cell(m, 'test/acc')} | {_cell(m, 'test/sparsity_fc')} |"
+            )
+    lines.append("")
+    for name, jobs in found.items():
+        sparse = [m for m in jobs if m.get("val/sparsity_fc", 0.0) >= 0.90]
+        best = max(sparse, key=lambda m: m["val/acc"])
+        lines.append(
+            f"- {name}: the best point on validation (the highest val acc among the points with "
+            f">= 90% FC zeros on validation) is lam {best['lam']}: val {best['val/acc']:.4f}, "
+            f"test {_cell(best, 'test/acc')}, FC zeros {_cell(best, 'test/sparsity_fc')}."
+        )
+    with atomic_open(HERE / "sweep.md", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
