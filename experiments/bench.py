@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
@@ -69,10 +70,15 @@ def make_module(
 
 
 def lightning_fit(
-    penalty, accelerator: str = "cpu", module: SparseModule | None = None, loader=None
+    penalty,
+    accelerator: str = "cpu",
+    module: SparseModule | None = None,
+    loader=None,
+    precision: str = "32-true",
 ) -> None:
     trainer = L.Trainer(
         accelerator=accelerator,
+        precision=precision,
         devices=1,
         max_steps=STEPS,
         logger=False,
@@ -199,28 +205,34 @@ def peak_gflops() -> tuple[float, str]:
     return peak, f"{cores} cores x 32 FLOP/cycle x {mhz / 1e3:.2f} GHz = {peak:.0f} GFLOP/s"
 
 
-# (name, model.net.block_order, model.retain_freed_memory, model.compile); the first is the
-# step as it was before this work, the baseline of the ratios
+# (name, model.net.block_order, model.retain_freed_memory, model.compile, trainer.precision);
+# the first is the step as it was before this work, the baseline of the ratios; make bench times
+# the first three (QUICK_VARIANTS)
 STEP_VARIANTS = (
     (
         "conv-BN-ReLU-pool, glibc's default malloc (previous step, baseline)",
         "pool_last",
         False,
         False,
+        "32-true",
     ),
-    ("conv-pool-BN-ReLU, freed memory retained (default)", "pool_first", True, False),
-    ("conv-pool-BN-ReLU, glibc's default malloc", "pool_first", False, False),
-    ("the default + model.compile=true", "pool_first", True, True),
+    ("conv-pool-BN-ReLU, freed memory retained (default)", "pool_first", True, False, "32-true"),
+    ("the default + trainer.precision=bf16-mixed", "pool_first", True, False, "bf16-mixed"),
+    ("conv-pool-BN-ReLU, glibc's default malloc", "pool_first", False, False, "32-true"),
+    ("the default + model.compile=true", "pool_first", True, True, "32-true"),
 )
+QUICK_VARIANTS = 3
+
+
 QUICK = "--full" not in sys.argv  # make bench: the quick bench; make bench-full: every section
 
 
-def step_rate(block_order: str, retain: bool, compile: bool) -> float:
+def step_rate(block_order: str, retain: bool, compile: bool, precision: str) -> float:
     """Images/s of the Lightning training step in this process (after one warm-up fit)."""
     module = make_module(NoPenalty(), block_order, compile, retain)
-    lightning_fit(None, module=module)  # warm-up (and compilation)
+    lightning_fit(None, module=module, precision=precision)  # warm-up (and compilation)
     start = time.perf_counter()
-    lightning_fit(None, module=module)
+    lightning_fit(None, module=module, precision=precision)
     return BATCH * STEPS / (time.perf_counter() - start)
 
 
@@ -228,7 +240,7 @@ def step_speed() -> list[str]:
     """Images/s of the training step per variant, each timed in a new process (the allocator
     setting is process-wide and cannot be undone), the variants interleaved over repeats."""
     root = Path(__file__).resolve().parent.parent
-    variants = STEP_VARIANTS[:2] if QUICK else STEP_VARIANTS
+    variants = STEP_VARIANTS[:QUICK_VARIANTS] if QUICK else STEP_VARIANTS
     rates: dict[str, list[float]] = {name: [] for name, *_ in variants}
     for _ in range(3 if QUICK else REPEATS):
         for name, *args in variants:
@@ -298,7 +310,7 @@ def compile_time() -> list[str]:
 
 
 def sweep_throughput() -> list[str]:
-    """The same 4 sweep jobs (1 epoch each, default data, warm cache) run one at a time with 2
+    """The same 4 sweep jobs (100 steps each, default data, warm cache) run one at a time with 2
     torch threads, and as 2 parallel joblib jobs with 1 thread each."""
     root = Path(__file__).resolve().parent.parent
     jobs = [
@@ -306,6 +318,7 @@ def sweep_throughput() -> list[str]:
         "seed=1,2,3,4",
         "data.seed=12345",
         "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=100",
         "method.finetune_epochs=0",
     ]
     ways = {
@@ -367,6 +380,7 @@ def _exported_models(size: list[int]) -> dict[str, torch.nn.Module]:
         "dense": script(standalone(model, False), size),
         "sparse": script(standalone(model), size),
         "channels": script(standalone(pruned), size),
+        "channels8": script(standalone(pruned, multiple=8), size),
     }
 
 
@@ -381,6 +395,7 @@ def inference_latency() -> list[str]:
         "dense": "full width, stored dense (baseline)",
         "sparse": "default export: FC values + bit mask",
         "channels": f"channels pruned to {'/'.join(map(str, CHANNEL_WIDTHS))} (rvsm.slim)",
+        "channels8": "the same, widths rounded up to 8 (`width_multiple=8`)",
     }
     dense_flops = flops(nets["dense"], size)
     rows = []
@@ -402,7 +417,39 @@ def inference_latency() -> list[str]:
         "then multiplies densely: not faster, and the FC layer is a small part of the work (the",
         "convolutions dominate); its gain is the smaller file. The channel-pruned network is a",
         "smaller dense CNN: its convolutions shrink with the product of adjacent widths.",
+        "",
+        *export_profile(nets, size),
     ]
+
+
+def export_profile(
+    nets: dict[str, torch.nn.Module], size: list[int], batch: int = 256
+) -> list[str]:
+    """Why pruned channels do not pay at batch 256: torch.profiler's self CPU time per operator
+    of one forward pass of the dense and the channel-pruned exports, side by side."""
+    from torch.profiler import ProfilerActivity, profile
+
+    x, reps, per_op = torch.rand(batch, 1, *size), 5, {}
+    for name in ("dense", "channels"):
+        with torch.no_grad():
+            nets[name](x)  # warm-up (TorchScript's profiling runs)
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                for _ in range(reps):
+                    nets[name](x)
+        per_op[name] = {e.key: e.self_cpu_time_total / reps / 1e3 for e in prof.key_averages()}
+    keys = sorted(
+        set(per_op["dense"]) | set(per_op["channels"]), key=lambda k: -per_op["dense"].get(k, 0)
+    )
+    rows = [
+        f"One forward pass at batch {batch} per operator (torch.profiler, {reps} passes):",
+        "",
+        "| operator | dense | channels pruned | ratio |",
+        "| --- | --- | --- | --- |",
+    ]
+    for key in keys[:8]:
+        d, c = per_op["dense"].get(key, 0.0), per_op["channels"].get(key, 0.0)
+        rows.append(f"| `{key}` | {d:.2f} ms | {c:.2f} ms | {c / d if d else float('nan'):.2f} |")
+    return rows
 
 
 def gpu_steps() -> list[str]:
@@ -476,6 +523,17 @@ def time_to_headline() -> list[str]:
     ]
 
 
+SECTION_WALLS: dict[str, float] = {}
+
+
+def timed(section: Callable[[], list[str]]) -> list[str]:
+    """A section's rows, its wall time kept for the page's footer (the bench's own budget)."""
+    start = time.perf_counter()
+    rows = section()
+    SECTION_WALLS[section.__name__] = time.perf_counter() - start
+    return rows
+
+
 def main() -> None:
     torch.manual_seed(0)
     head = "| what | time | ratio | target |\n| --- | --- | --- | --- |"
@@ -483,42 +541,42 @@ def main() -> None:
     quick = [
         f"## Training step speed (batch {BATCH}, 64x128, {STEPS} steps a repeat, penalty none)",
         "",
-        *step_speed(),
+        *timed(step_speed),
         "",
         "## Where the step's time goes (torch.profiler) and which limit binds",
         "",
-        *step_profile(),
+        *timed(step_profile),
         "",
         f"## Splitting overhead (batch {BATCH}, 64x128, {STEPS} steps a repeat, {REPEATS} repeats)",
         "",
         head,
-        *step_overhead(),
+        *timed(step_overhead),
         "",
-        "## Sweep throughput on 2 cores",
+        "## Sweep throughput on 2 cores (4 jobs of 100 training steps each)",
         "",
-        *sweep_throughput(),
+        *timed(sweep_throughput),
         "",
         "## Inference latency of the exported model (`python -m rvsm.export`), CPU",
         "",
-        *inference_latency(),
+        *timed(inference_latency),
     ]
     full = [
         "",
         "## Thresholding, 10M float32 elements (9 repeats)",
         "",
         head,
-        *prox_speed(),
+        *timed(prox_speed),
         "",
         "Targets: a ratio above its target is a miss. The step ratios move by about +-5% between",
         "invocations on this VM (interleaving the repeats evens out drift, not noise).",
         "",
         "## Time to the headline: the default run (`make train`) from a warm data cache",
         "",
-        *time_to_headline(),
+        *timed(time_to_headline),
         "",
         "## GPU",
         "",
-        *gpu_steps(),
+        *timed(gpu_steps),
     ]
     parts = [
         "# Benchmarks",
@@ -532,6 +590,10 @@ def main() -> None:
         "",
         *quick,
         *([] if QUICK else full),
+        "",
+        f"This bench ran in {sum(SECTION_WALLS.values()):.0f} s: "
+        + ", ".join(f"{name} {wall:.0f} s" for name, wall in SECTION_WALLS.items())
+        + ".",
         "",
     ]
     text = "\n".join(parts)

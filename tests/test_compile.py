@@ -1,4 +1,6 @@
-"""``model.compile=true`` trains the same network as eager mode, in a real Trainer."""
+"""``model.compile=true`` trains the same network as eager mode, and ``trainer.precision=
+bf16-mixed`` (CPU autocast to bfloat16) the same network as float32 within bfloat16's rounding,
+each in a real Trainer."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ class LossRecorder(L.Callback):
         self.losses.append(float(outputs["loss"]))
 
 
-def train_steps(compile: bool) -> tuple[list[float], torch.Tensor]:
+def train_steps(compile: bool, precision: str = "32-true") -> tuple[list[float], torch.Tensor]:
+    torch.manual_seed(0)
     module = tiny_module(RVSM(L0(1e-3), beta=0.5), optimizer="torch.optim.Adam", lr=1e-3,
                          compile=compile)  # fmt: skip
     gen = torch.Generator().manual_seed(0)
@@ -34,6 +37,7 @@ def train_steps(compile: bool) -> tuple[list[float], torch.Tensor]:
         enable_progress_bar=False,
         enable_model_summary=False,
         callbacks=[recorder],
+        precision=precision,
     )
     trainer.fit(module, loader)
     return recorder.losses, module.net.fc.weight.detach().clone()
@@ -49,3 +53,17 @@ def test_compiled_and_eager_training_give_the_same_losses_and_weights():
     torch.testing.assert_close(compiled_losses, eager_losses, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(compiled_w, eager_w, rtol=1e-4, atol=1e-5)
     assert eager_losses[0] != eager_losses[-1]
+
+
+def test_bf16_mixed_training_follows_float32_within_bfloat16_rounding():
+    float_losses, float_w = train_steps(compile=False)
+    bf16_losses, bf16_w = train_steps(compile=False, precision="bf16-mixed")
+    assert len(bf16_losses) == len(float_losses) == 6
+    # the convolutions and the FC layer ran in bfloat16 (8 significant bits), so the losses differ
+    assert bf16_losses != float_losses
+    # ... by bfloat16's rounding only: relative 2**-8 = 3.9e-3 per rounding, averaged over the
+    # batch by the loss; a wrong batch or a skipped step moves the loss by >= 1e-2 here
+    torch.testing.assert_close(bf16_losses, float_losses, rtol=5e-3, atol=0)
+    # Adam at lr 1e-3 moves a weight by up to 1e-3 a step: one step in another direction is
+    # 2e-3 off, bf16's rounding of the gradients keeps the weights within 1e-3 over six steps
+    torch.testing.assert_close(bf16_w, float_w, rtol=0, atol=1e-3)
