@@ -103,9 +103,14 @@ def plain_loop() -> None:
         optimizer.step()
 
 
+def overhead_repeats() -> int:
+    """Repeats of the splitting overhead: 3 in the quick bench (its 5-minute budget), else all."""
+    return 3 if QUICK else REPEATS
+
+
 def step_overhead() -> list[str]:
     fns = {name: (lambda p=p: lightning_fit(p)) for name, p in PENALTIES.items()}
-    t = interleaved({**fns, "plain": plain_loop}, REPEATS)
+    t = interleaved({**fns, "plain": plain_loop}, overhead_repeats())
     base, plain = t["none"], t["plain"]
     rows = [f"| penalty none (baseline) | {1e3 * base / STEPS:.1f} ms | 1.00 | - |"]
     for name in ("l0", "tl1"):
@@ -352,36 +357,95 @@ def sweep_throughput() -> list[str]:
 CHANNEL_WIDTHS = (7, 3, 7)
 
 
+def _composed(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    from rvsm.runtime.checks import CONF_DIR
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
+
+
+def channel_pruned(widths: tuple[int, int, int], size: list[int]) -> SparseModule:
+    """The default CNN under group splitting of conv2, conv3 and FC, its u's input-channel groups
+    zeroed by hand so that conv1, conv2 and conv3 keep ``widths`` channels."""
+    from rvsm.methods.structure import channel_groups
+    from rvsm.runtime.build import build_model
+
+    cfg, split = _composed(["penalty=group_l0"]), ["conv2", "conv3", "fc"]
+    pruned = build_model(cfg.model, cfg.method, split, size, cfg.penalty)
+    for name, width in zip(split, widths, strict=True):  # conv2's groups: conv1's channels ...
+        groups = channel_groups(pruned.layers[name].weight.detach(), pruned.layer_spec(name), "")
+        groups[:, width:] = 0
+        pruned.method.u(name).copy_(groups.reshape(pruned.method.u(name).shape))
+    return pruned
+
+
 def _exported_models(size: list[int]) -> dict[str, torch.nn.Module]:
     """The exported networks timed: dense at full width (baseline), the default export (92% of
     the FC weights zero, stored as values + bit mask) and a channel-pruned one rebuilt at
     ``CHANNEL_WIDTHS`` (rvsm.slim), each as ``python -m rvsm.export`` writes it."""
-    from hydra import compose, initialize_config_dir
-
     from rvsm.export import script, standalone
-    from rvsm.methods.structure import channel_groups
     from rvsm.runtime.build import build_model
-    from rvsm.runtime.checks import CONF_DIR
 
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="train")
-        grouped = compose(config_name="train", overrides=["penalty=group_l0"])
+    cfg = _composed([])
     model = build_model(cfg.model, cfg.method, ["fc"], size, cfg.penalty)
     u = model.method.u("fc")
     keep = torch.rand(u.shape, generator=torch.Generator().manual_seed(0)) >= 0.92
     u.copy_(model.net.fc.weight.detach() * keep)
-    split = ["conv2", "conv3", "fc"]
-    pruned = build_model(grouped.model, grouped.method, split, size, grouped.penalty)
-    for name, width in zip(split, CHANNEL_WIDTHS, strict=True):  # conv2's groups: conv1 ...
-        groups = channel_groups(pruned.layers[name].weight.detach(), pruned.layer_spec(name), "")
-        groups[:, width:] = 0
-        pruned.method.u(name).copy_(groups.reshape(pruned.method.u(name).shape))
+    pruned = channel_pruned(CHANNEL_WIDTHS, size)
     return {
         "dense": script(standalone(model, False), size),
         "sparse": script(standalone(model), size),
         "channels": script(standalone(pruned), size),
         "channels8": script(standalone(pruned, multiple=8), size),
     }
+
+
+# widths kept by the recorded runs of experiments/channels (conv1/conv2/conv3): the default
+# export (one dead channel of conv3 removed), group lasso, filter pruning at 50% and 60%
+ROUNDING_WIDTHS = ((8, 16, 31), (7, 3, 7), (8, 6, 13), (4, 8, 16), (3, 6, 13))
+ROUNDING_MULTIPLES = (1, 4, 8, 16)
+FULL = (8, 16, 32)  # the default CNN's widths
+
+
+def export_rounding() -> list[str]:
+    """Batch-256 latency of channel-pruned exports at the recorded runs' widths, each width
+    rounded up to a multiple of 1, 4, 8 or 16 (rvsm.export's ``width_multiple``), against the
+    full-width network in the same interleaved repeats: which rounding to default to."""
+    from rvsm.export import script, standalone
+
+    size, batch = [64, 128], 256
+    nets = {"full": script(standalone(channel_pruned(FULL, size)), size)}
+    for widths in ROUNDING_WIDTHS:
+        pruned = channel_pruned(widths, size)
+        for multiple in ROUNDING_MULTIPLES:
+            run = [
+                min(full, -(-w // multiple) * multiple)
+                for w, full in zip(widths, FULL, strict=True)
+            ]
+            name = f"{'/'.join(map(str, widths))} | {multiple} | {'/'.join(map(str, run))}"
+            nets[name] = script(standalone(pruned, multiple=multiple), size)
+    x = torch.rand(batch, 1, *size)
+    with torch.no_grad():
+        t = interleaved({n: (lambda net=net: net(x)) for n, net in nets.items()}, 21)
+    rows = [
+        f"| widths kept | width_multiple | widths run | batch {batch} | speed-up over full |",
+        "| --- | --- | --- | --- | --- |",
+        f"| 8/16/32 (full) | - | 8/16/32 | {_ms(t['full'])} | 1.00 |",
+    ]
+    rows += [
+        f"| {name} | {_ms(t[name])} | {t['full'] / t[name]:.2f} |"
+        for name in nets
+        if name != "full"
+    ]
+    return [
+        *rows,
+        "",
+        "Rounding keeps removable channels, so the logits are those of the unrounded network.",
+        "conf/export_model.yaml's `width_multiple` is the multiple fastest here, or within noise",
+        "of it, at every width; 8 and 16 give conv1, at full resolution, its pruned channels back.",
+    ]
 
 
 def inference_latency() -> list[str]:
@@ -547,7 +611,8 @@ def main() -> None:
         "",
         *timed(step_profile),
         "",
-        f"## Splitting overhead (batch {BATCH}, 64x128, {STEPS} steps a repeat, {REPEATS} repeats)",
+        f"## Splitting overhead (batch {BATCH}, 64x128, {STEPS} steps a repeat, "
+        f"{overhead_repeats()} repeats)",
         "",
         head,
         *timed(step_overhead),
@@ -559,25 +624,33 @@ def main() -> None:
         "## Inference latency of the exported model (`python -m rvsm.export`), CPU",
         "",
         *timed(inference_latency),
+        "",
+        "## Rounding the kept widths of a channel-pruned export (`width_multiple`)",
+        "",
+        *timed(export_rounding),
     ]
-    full = [
-        "",
-        "## Thresholding, 10M float32 elements (9 repeats)",
-        "",
-        head,
-        *timed(prox_speed),
-        "",
-        "Targets: a ratio above its target is a miss. The step ratios move by about +-5% between",
-        "invocations on this VM (interleaving the repeats evens out drift, not noise).",
-        "",
-        "## Time to the headline: the default run (`make train`) from a warm data cache",
-        "",
-        *timed(time_to_headline),
-        "",
-        "## GPU",
-        "",
-        *timed(gpu_steps),
-    ]
+    full = (
+        []
+        if QUICK
+        else [  # the full bench's sections, run only there
+            "",
+            "## Thresholding, 10M float32 elements (9 repeats)",
+            "",
+            head,
+            *timed(prox_speed),
+            "",
+            "Targets: a ratio above its target is a miss. The step ratios move by about +-5%",
+            "between invocations on this VM (interleaving the repeats evens out drift, not noise).",
+            "",
+            "## Time to the headline: the default run (`make train`) from a warm data cache",
+            "",
+            *timed(time_to_headline),
+            "",
+            "## GPU",
+            "",
+            *timed(gpu_steps),
+        ]
+    )
     parts = [
         "# Benchmarks",
         "",
@@ -589,7 +662,7 @@ def main() -> None:
         "after a warm-up.",
         "",
         *quick,
-        *([] if QUICK else full),
+        *full,
         "",
         f"This bench ran in {sum(SECTION_WALLS.values()):.0f} s: "
         + ", ".join(f"{name} {wall:.0f} s" for name, wall in SECTION_WALLS.items())

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from rvsm.nets import TremorCNN
+from rvsm.runtime.checks import CONF_DIR
 from rvsm.slim import flops
 from tests.helpers import TINY_DATA, evaluated_network, run_cli, run_exported
 
@@ -101,7 +103,12 @@ def test_export_is_the_smaller_dense_network_with_the_checkpoints_logits(resumed
     )
     assert result.returncode == 0, result.stderr[-3000:]
     state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
-    widths = widths_by_hand(state["state_dict"])
+    # the default rounding (conf/export_model.yaml): each width up to a multiple, at most full
+    multiple = OmegaConf.load(CONF_DIR / "export_model.yaml").width_multiple
+    widths = tuple(
+        min(full, -(-w // multiple) * multiple)
+        for w, full in zip(widths_by_hand(state["state_dict"]), (8, 16, 32), strict=True)
+    )
     said = ", ".join(
         f"conv{k} {w}/{full}" for k, w, full in zip((1, 2, 3), widths, (8, 16, 32), strict=True)
     )
