@@ -1,10 +1,13 @@
 """A 4-point lambda sweep typed as a user types it, at commit 3eb042f and at this checkout, side by
 side on one machine (issue 30's sweep target: at most half 3eb042f's wall time, its best point
-on validation still at the headline).
+on validation still at the headline); with ``--train``, make train's job instead.
 
-    .venv/bin/python experiments/speed/sweep.py [--old-tree DIR] [--out DIR] [--table-only]
+    .venv/bin/python experiments/speed/sweep.py [--train | --table-only] [--old-tree D] [--out D]
 
-The old commit is checked out as a git worktree (``--old-tree``, default /tmp/rvsm_3eb042f,
+``--train`` times ``python -m rvsm.train`` (make train's command) from both trees in turn, A B A
+B (``TRAIN_PAIRS`` runs each), and writes ``train.md``; without it:
+
+The old commit is checked out as a git worktree (``--old-tree D``, default /tmp/rvsm_3eb042f,
 made if missing); both sweeps run with this checkout's ``.venv/bin/python`` from their own folder
 (each its own data cache, warmed first by one untimed 1-step job), the old first, one after the
 other, nothing else running. Whole-process wall time, kept in ``OUT/walls.json``; writes
@@ -63,16 +66,61 @@ def points(sweep_dir: Path) -> list[dict]:
     return found
 
 
+TRAIN_PAIRS = 2
+
+
+def time_make_train(trees: dict[str, Path], out: Path) -> None:
+    """make train's job from each tree, alternated; train.md with each run's wall and result."""
+    rows, walls = [], {name: [] for name in trees}
+    for i in range(TRAIN_PAIRS):
+        for name, tree in trees.items():
+            run_dir = out / "train" / f"{name.replace(' ', '_')}_{i}"
+            walls[name].append(run(tree, [], run_dir))
+            m = json.loads((run_dir / "metrics.json").read_text())
+            rows.append(
+                f"| {name} | {i + 1} | {walls[name][-1]:.1f} | {m['epochs']} | "
+                f"{_cell(m, 'test/acc')} | {_cell(m, 'test/sparsity_fc')} |"
+            )
+    mean = {name: sum(w) / len(w) for name, w in walls.items()}
+    pairs = [new / old for old, new in zip(walls[OLD], walls["this checkout"], strict=True)]
+    lines = [
+        "# make train, side by side",
+        "",
+        f"Written by `experiments/speed/sweep.py --train` on {time.strftime('%Y-%m-%d')}: "
+        f"{os.cpu_count()} cores ({cpu_name()}), make train's command (`python -m rvsm.train`, "
+        f"seed 12345) from each commit's worktree with a warm data cache, in turn {OLD}, this "
+        f"checkout, {TRAIN_PAIRS} runs each, nothing else running; whole-process wall time.",
+        "",
+        "| commit | run | wall s | epochs | test acc | test FC zeros |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *rows,
+        "",
+        f"Mean wall: {mean['this checkout']:.1f} s against {mean[OLD]:.1f} s, "
+        f"**{mean['this checkout'] / mean[OLD]:.2f}x** (pairs "
+        + ", ".join(f"{r:.2f}x" for r in pairs)
+        + ").",
+    ]
+    with atomic_open(HERE / "train.md", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--old-tree", type=Path, default=Path(f"/tmp/rvsm_{OLD}"))
     parser.add_argument("--out", type=Path, default=ROOT / "logs" / "speed_sweep")
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--train", action="store_true")
     args = parser.parse_args()
     trees = {OLD: args.old_tree, "this checkout": ROOT}
+    if not args.old_tree.exists() and not args.table_only:
+        subprocess.run(["git", "worktree", "add", "-f", str(args.old_tree), OLD], check=True)
+    if args.train:
+        for name, tree in trees.items():  # the data cache, untimed
+            run(tree, WARM, args.out / name.replace(" ", "_") / "warm")
+        time_make_train(trees, args.out)
+        return
     if not args.table_only:
-        if not args.old_tree.exists():
-            subprocess.run(["git", "worktree", "add", "-f", str(args.old_tree), OLD], check=True)
         walls = {}
         for name, tree in trees.items():
             out = args.out / name.replace(" ", "_")
