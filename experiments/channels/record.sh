@@ -32,7 +32,7 @@ export_runs() {  # each finished run without its model.pt: prints channels, byte
   local m
   for m in $(find "$DIR" -name metrics.json | sort); do
     grep -q '"status": "ok"' "$m" && [ ! -f "$(dirname "$m")/model.pt" ] &&
-      $PY -m rvsm.export ckpt_path="$(dirname "$m")" out="$(dirname "$m")/model.pt"
+      $PY -m rvsm.export ckpt_path="$(dirname "$m")" out="$(dirname "$m")/model.pt" width_multiple=1
   done
   return 0
 }

@@ -40,7 +40,8 @@ def jobs(root: Path) -> list[dict]:
         overrides = yaml.safe_load((path.parent / ".hydra" / "overrides.yaml").read_text())
         given = {**DEFAULTS, **dict(o.split("=", 1) for o in overrides)}
         setting = tuple(str(float(given[k])) if "lr" in k else given[k] for k in KNOBS)
-        found.append({**json.loads(path.read_text()), "setting": setting})
+        metrics = json.loads(path.read_text())  # a collapsed or failed run was not tested: nan
+        found.append({**{k: float("nan") for k in COLUMNS}, **metrics, "setting": setting})
     return sorted(found, key=lambda m: (m["setting"], m["seed"]))
 
 
