@@ -95,7 +95,14 @@ def worst(folder: str, setting: str) -> tuple[float, float]:
 
 
 # make train's setting in experiments/speed/runs.csv: epochs, batch size, precision
-MAKE_TRAIN = ("4", "64", "32-true")
+MAKE_TRAIN = ("4", "64", 1e-3, "32-true")  # epochs, batch, lr, precision
+
+
+def seed_list(seeds: list[int]) -> str:
+    """Seeds as the table shows them: a range where they run without a gap, else listed."""
+    if seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
 
 
 def make_train_row() -> str:
@@ -105,7 +112,7 @@ def make_train_row() -> str:
         runs = [
             r
             for r in csv.DictReader(f)
-            if (r["epochs"], r["batch_size"], r["precision"]) == MAKE_TRAIN
+            if (r["epochs"], r["batch_size"], float(r["lr"]), r["precision"]) == MAKE_TRAIN
         ]
     acc = [float(r["test/acc"]) for r in runs]
     fc = [float(r["test/sparsity_fc"]) for r in runs]
@@ -113,7 +120,7 @@ def make_train_row() -> str:
     cells = [
         "**make train**: default, l0, 4 epochs",
         "`make train`",
-        f"{seeds[0]}-{seeds[-1]}",
+        seed_list(seeds),
         f"{pm(*mean_std(acc))} [{min(acc):.4f}]",
         zeros(*mean_std(fc), min(fc)),
         "[experiments/speed](experiments/speed/README.md)",
@@ -136,13 +143,13 @@ def table() -> str:
     ]
     for run, command, folder, setting in ROWS:
         r = settings(folder)[setting]
-        seeds = r["seeds"].split()
+        seeds = sorted(int(seed) for seed in r["seeds"].split())
         acc, fewest = worst(folder, setting)
         top = folder.split("/")[0]
         cells = [
             run,
             command,
-            f"{seeds[0]}-{seeds[-1]}",
+            seed_list(seeds),
             f"{pm(float(r['test_acc_mean']), float(r['test_acc_std']))} [{acc:.4f}]",
             zeros(float(r["test_sparsity_fc_mean"]), float(r["test_sparsity_fc_std"]), fewest),
             f"[experiments/{top}](experiments/{top}/README.md)",

@@ -6,6 +6,7 @@
 #   DATA=hard bash experiments/compare/variants.sh ...    (tremor severity 0.35)
 #   N_JOBS=1 bash ...                                     (one job at a time; default two)
 #   bash experiments/compare/variants.sh long at_default  (14 epochs; 93%: not in the default)
+#   DATA=hard bash experiments/compare/variants.sh long99 (14 epochs, 99%, all four methods)
 # A part cut short is run again with the same command: its finished jobs are kept (skip_finished).
 # then keep each run's metrics.json and resolved config in the repository and report them:
 #   bash experiments/compare/variants.sh collect
@@ -46,6 +47,12 @@ run() {
       part long_rvsm_target_growth compare/rvsm_target_growth trainer.max_epochs=14 \
         method.target_sparsity=0.98,0.99
       part long_gmp compare/gmp trainer.max_epochs=14 method.sparsity=0.98,0.99 ;;
+    long99)  # 14 epochs at 99% for all four: the best RVSM variant, gmp, ADMM, hard-concrete
+      part long_rvsm_target_growth compare/rvsm_target_growth trainer.max_epochs=14 \
+        method.target_sparsity=0.99
+      part long_gmp compare/gmp trainer.max_epochs=14 method.sparsity=0.99
+      part long_admm compare/admm trainer.max_epochs=14 method.sparsity=0.99
+      part long_hardconcrete compare/hardconcrete trainer.max_epochs=14 method.lam=3e-3 ;;
     collect)
       mkdir -p experiments/compare/variants/runs
       (cd "$DIR" && find . \( -name metrics.json -o -path '*/.hydra/config.yaml' \

@@ -114,7 +114,9 @@ def main() -> None:
     args = parser.parse_args()
     trees = {OLD: args.old_tree, "this checkout": ROOT}
     if not args.old_tree.exists() and not args.table_only:
-        subprocess.run(["git", "worktree", "add", "-f", str(args.old_tree), OLD], check=True)
+        subprocess.run(
+            ["git", "worktree", "add", "-f", str(args.old_tree), OLD], cwd=ROOT, check=True
+        )
     if args.train:
         for name, tree in trees.items():  # the data cache, untimed
             run(tree, WARM, args.out / name.replace(" ", "_") / "warm")
@@ -161,6 +163,9 @@ def write_table(walls: dict[str, float], out: Path) -> None:
     lines.append("")
     for name, jobs in found.items():
         sparse = [m for m in jobs if m.get("val/sparsity_fc", 0.0) >= 0.90]
+        if not sparse:
+            lines.append(f"- {name}: no point reached 90% FC zeros on validation.")
+            continue
         best = max(sparse, key=lambda m: m["val/acc"])
         lines.append(
             f"- {name}: the best point on validation (the highest val acc among the points with "
