@@ -67,13 +67,13 @@ ROWS = [
         "ADMM, 0.97 (baseline)",
         "`method=admm method.sparsity=0.97 trainer.max_epochs=7`",
         "compare/variants",
-        "admm sparsity_target=0.97",
+        "admm sparsity_target=0.97 epochs=7",
     ),
     (
         "hard-concrete, lam 1e-3 (baseline)",
         "`method=hardconcrete method.lam=1e-3 trainer.max_epochs=7`",
         "compare/variants",
-        "hardconcrete lam=0.001",
+        "hardconcrete lam=0.001 epochs=7",
     ),
 ]
 
