@@ -25,7 +25,7 @@ import torch
 from rvsm.reporting.stats import mean_std
 from rvsm.reporting.tables import pm
 from rvsm.reporting.timing import cpu_name, duration_text, interleaved
-from rvsm.utils.io import atomic_open
+from rvsm.utils.io import write_lines
 
 HERE = Path(__file__).parent
 SETTINGS = {
@@ -95,8 +95,7 @@ def main() -> None:
             "|---|---|",
             *(f"| {name} | {duration_text(s)} |" for name, s in timed.items()),
         ]
-    with atomic_open(HERE / "results.md", "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_lines(HERE / "results.md", lines)
     print("\n".join(lines))
 
 

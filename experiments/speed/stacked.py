@@ -30,7 +30,7 @@ from torch.func import functional_call, replace_all_batch_norm_modules_, stack_m
 
 from rvsm.nets import TremorCNN
 from rvsm.reporting.timing import cpu_name, interleaved
-from rvsm.utils.io import atomic_open
+from rvsm.utils.io import write_lines
 
 HERE = Path(__file__).parent
 BATCH, STEPS, REPEATS = 64, 20, 5
@@ -104,8 +104,7 @@ def main() -> None:
         "Two one-thread jobs side by side reach at most twice the first row (each has a core);",
         "a stacked row above 1.00 in the last column would beat them.",
     ]
-    with atomic_open(HERE / "stacked.md", "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_lines(HERE / "stacked.md", lines)
     print("\n".join(lines))
 
 

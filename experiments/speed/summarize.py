@@ -25,7 +25,7 @@ import yaml
 from rvsm.reporting.stats import mean_std
 from rvsm.reporting.tables import pm
 from rvsm.reporting.timing import cpu_name
-from rvsm.utils.io import atomic_open
+from rvsm.utils.io import atomic_open, write_lines
 
 HERE = Path(__file__).parent
 KNOBS = ("trainer.max_epochs", "data.batch_size", "model.optimizer.lr", "trainer.precision")
@@ -104,8 +104,7 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|---|---|",
         *rows,
     ]
-    with atomic_open(HERE / "results.md", "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_lines(HERE / "results.md", lines)
     with atomic_open(HERE / "runs.csv", "w") as f:
         out = csv.writer(f, lineterminator="\n")
         out.writerow(["epochs", "batch_size", "lr", "precision", "seed", "status", *COLUMNS])

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from rvsm.reporting.timing import cpu_name
-from rvsm.utils.io import atomic_open, write_json
+from rvsm.utils.io import write_json, write_lines
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -100,8 +100,7 @@ def time_make_train(trees: dict[str, Path], out: Path) -> None:
         + ", ".join(f"{r:.2f}x" for r in pairs)
         + ").",
     ]
-    with atomic_open(HERE / "train.md", "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_lines(HERE / "train.md", lines)
     print("\n".join(lines))
 
 
@@ -172,8 +171,7 @@ def write_table(walls: dict[str, float], out: Path) -> None:
             f">= 90% FC zeros on validation) is lam {best['lam']}: val {best['val/acc']:.4f}, "
             f"test {_cell(best, 'test/acc')}, FC zeros {_cell(best, 'test/sparsity_fc')}."
         )
-    with atomic_open(HERE / "sweep.md", "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_lines(HERE / "sweep.md", lines)
     print("\n".join(lines))
 
 

@@ -41,6 +41,13 @@ def write_json(path: str | os.PathLike, data: dict, sort_keys: bool = True) -> N
         f.write("\n")
 
 
+def write_lines(path: str | os.PathLike, lines: Sequence[str]) -> None:
+    """A generated text page (a record's table, a benchmark's results), one line each, written
+    atomically: a reader never sees half of it."""
+    with atomic_open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def write_csv(path: str | os.PathLike, rows: Sequence[dict], fieldnames: Sequence[str]) -> None:
     """Rows of a table as CSV with a header line (missing values empty), written atomically."""
     buf = io.StringIO()
