@@ -43,6 +43,9 @@ from rvsm.reporting.timing import duration_text as _ms
 from rvsm.runtime.build import build_model
 
 BATCH, STEPS, REPEATS = 64, 60, 5
+QUICK = "--full" not in sys.argv  # make bench: the quick bench; make bench-full: every section
+# repeats of the step and overhead sections: 3 in the quick bench (its 5-minute budget), else all
+SECTION_REPEATS = 3 if QUICK else REPEATS
 PENALTIES = {"none": NoPenalty(), "l0": L0(1e-5), "tl1": TL1(1.8e-5, 0.01)}
 
 
@@ -103,14 +106,9 @@ def plain_loop() -> None:
         optimizer.step()
 
 
-def overhead_repeats() -> int:
-    """Repeats of the splitting overhead: 3 in the quick bench (its 5-minute budget), else all."""
-    return 3 if QUICK else REPEATS
-
-
 def step_overhead() -> list[str]:
     fns = {name: (lambda p=p: lightning_fit(p)) for name, p in PENALTIES.items()}
-    t = interleaved({**fns, "plain": plain_loop}, overhead_repeats())
+    t = interleaved({**fns, "plain": plain_loop}, SECTION_REPEATS)
     base, plain = t["none"], t["plain"]
     rows = [f"| penalty none (baseline) | {1e3 * base / STEPS:.1f} ms | 1.00 | - |"]
     for name in ("l0", "tl1"):
@@ -229,9 +227,6 @@ STEP_VARIANTS = (
 QUICK_VARIANTS = 3
 
 
-QUICK = "--full" not in sys.argv  # make bench: the quick bench; make bench-full: every section
-
-
 def step_rate(block_order: str, retain: bool, compile: bool, precision: str) -> float:
     """Images/s of the Lightning training step in this process (after one warm-up fit)."""
     module = make_module(NoPenalty(), block_order, compile, retain)
@@ -247,7 +242,7 @@ def step_speed() -> list[str]:
     root = Path(__file__).resolve().parent.parent
     variants = STEP_VARIANTS[:QUICK_VARIANTS] if QUICK else STEP_VARIANTS
     rates: dict[str, list[float]] = {name: [] for name, *_ in variants}
-    for _ in range(3 if QUICK else REPEATS):
+    for _ in range(SECTION_REPEATS):
         for name, *args in variants:
             code = f"from experiments.bench import step_rate; print(step_rate{tuple(args)!r})"
             run = subprocess.run(
@@ -357,22 +352,14 @@ def sweep_throughput() -> list[str]:
 CHANNEL_WIDTHS = (7, 3, 7)
 
 
-def _composed(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-
-    from rvsm.runtime.checks import CONF_DIR
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
-
-
 def channel_pruned(widths: tuple[int, int, int], size: list[int]) -> SparseModule:
     """The default CNN under group splitting of conv2, conv3 and FC, its u's input-channel groups
     zeroed by hand so that conv1, conv2 and conv3 keep ``widths`` channels."""
     from rvsm.methods.structure import channel_groups
     from rvsm.runtime.build import build_model
+    from rvsm.runtime.checks import composed
 
-    cfg, split = _composed(["penalty=group_l0"]), ["conv2", "conv3", "fc"]
+    cfg, split = composed(["penalty=group_l0"]), ["conv2", "conv3", "fc"]
     pruned = build_model(cfg.model, cfg.method, split, size, cfg.penalty)
     for name, width in zip(split, widths, strict=True):  # conv2's groups: conv1's channels ...
         groups = channel_groups(pruned.layers[name].weight.detach(), pruned.layer_spec(name), "")
@@ -387,8 +374,9 @@ def _exported_models(size: list[int]) -> dict[str, torch.nn.Module]:
     ``CHANNEL_WIDTHS`` (rvsm.slim), each as ``python -m rvsm.export`` writes it."""
     from rvsm.export import script, standalone
     from rvsm.runtime.build import build_model
+    from rvsm.runtime.checks import composed
 
-    cfg = _composed([])
+    cfg = composed()
     model = build_model(cfg.model, cfg.method, ["fc"], size, cfg.penalty)
     u = model.method.u("fc")
     keep = torch.rand(u.shape, generator=torch.Generator().manual_seed(0)) >= 0.92
@@ -612,7 +600,7 @@ def main() -> None:
         *timed(step_profile),
         "",
         f"## Splitting overhead (batch {BATCH}, 64x128, {STEPS} steps a repeat, "
-        f"{overhead_repeats()} repeats)",
+        f"{SECTION_REPEATS} repeats)",
         "",
         head,
         *timed(step_overhead),

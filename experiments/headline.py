@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rvsm.reporting.stats import mean_std
 from rvsm.reporting.tables import pm
+from rvsm.runtime.checks import composed
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -94,10 +95,6 @@ def worst(folder: str, setting: str) -> tuple[float, float]:
     return min(float(r["test acc"]) for r in rows), min(float(r["test FC sparsity"]) for r in rows)
 
 
-# make train's setting in experiments/speed/runs.csv: epochs, batch size, precision
-MAKE_TRAIN = ("4", "64", 1e-3, "32-true")  # epochs, batch, lr, precision
-
-
 def seed_list(seeds: list[int]) -> str:
     """Seeds as the table shows them: a range where they run without a gap, else listed."""
     if seeds == list(range(seeds[0], seeds[-1] + 1)):
@@ -106,19 +103,25 @@ def seed_list(seeds: list[int]) -> str:
 
 
 def make_train_row() -> str:
-    """make train's own setting (4 epochs, chosen on validation in experiments/speed), from the
-    runs of that record (runs.csv): its data seed follows the run's seed."""
+    """make train's own setting (epochs, batch, lr, precision as the config composes them; chosen
+    on validation in experiments/speed), from the runs of that record (runs.csv): its data seed
+    follows the run's seed."""
+    cfg = composed()
+    setting = (cfg.trainer.max_epochs, cfg.data.batch_size, cfg.model.optimizer.lr)
     with open(ROOT / "experiments" / "speed" / "runs.csv", newline="") as f:
         runs = [
             r
             for r in csv.DictReader(f)
-            if (r["epochs"], r["batch_size"], float(r["lr"]), r["precision"]) == MAKE_TRAIN
+            if (int(r["epochs"]), int(r["batch_size"]), float(r["lr"])) == setting
+            and r["precision"] == cfg.trainer.precision
         ]
+    if not runs:
+        raise SystemExit(f"experiments/speed/runs.csv has no run of make train's setting {setting}")
     acc = [float(r["test/acc"]) for r in runs]
     fc = [float(r["test/sparsity_fc"]) for r in runs]
     seeds = sorted(int(r["seed"]) for r in runs)
     cells = [
-        "**make train**: default, l0, 4 epochs",
+        f"**make train**: default, l0, {cfg.trainer.max_epochs} epochs",
         "`make train`",
         seed_list(seeds),
         f"{pm(*mean_std(acc))} [{min(acc):.4f}]",

@@ -10,7 +10,7 @@ from hydra_plugins.rvsm_search.pareto_sweeper import ParetoSweeper
 from rvsm.methods.dense import Dense
 from rvsm.methods.penalties import L0, L1, TL1
 from rvsm.runtime.build import build_method
-from rvsm.runtime.checks import CONF_DIR, ConfigError, root_message, validate
+from rvsm.runtime.checks import CONF_DIR, ConfigError, composed, root_message, validate
 from rvsm.runtime.precheck import check_command_line, group_options
 from tests.helpers import tiny_data
 
@@ -44,8 +44,7 @@ GRIDS = sorted(
 
 def compose_train(overrides: list[str]):
     """The train config with ``overrides``, Hydra's own keys (the sweep grid) included."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    return composed(overrides, hydra_keys=True)
 
 
 @pytest.mark.parametrize(

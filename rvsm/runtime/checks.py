@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
@@ -21,6 +22,14 @@ from rvsm.utils.arguments import integer as _int
 from rvsm.utils.arguments import number as _number
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+def composed(overrides: Sequence[str] = (), hydra_keys: bool = False) -> DictConfig:
+    """The train config as ``python -m rvsm.train OVERRIDES`` composes it (Hydra's own keys too,
+    with ``hydra_keys``), for a script or test that reads settings without running a job."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("train", list(overrides), return_hydra_config=hydra_keys)
+
 
 # names that moved, old -> new: RVSM's knobs left the top-level `splitting` node (which keeps
 # only the layers every method sparsifies) for its own config, conf/method/rvsm.yaml
