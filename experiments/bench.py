@@ -38,9 +38,10 @@ from rvsm.methods.penalties import L0, L1, TL1, NoPenalty
 from rvsm.methods.rvsm import RVSM
 from rvsm.module import SparseModule
 from rvsm.nets import TremorCNN
-from rvsm.reporting.timing import cpu_name, interleaved
 from rvsm.reporting.timing import duration_text as _ms
+from rvsm.reporting.timing import interleaved
 from rvsm.runtime.build import build_model
+from rvsm.utils.cpu import cpu_fields, cpu_name
 
 BATCH, STEPS, REPEATS = 64, 60, 5
 QUICK = "--full" not in sys.argv  # make bench: the quick bench; make bench-full: every section
@@ -198,11 +199,7 @@ def peak_gflops() -> tuple[float, str]:
     """FP32 peak of this machine's cores: 2 FMA pipes x 8 floats (256 bit) x 2 FLOP per cycle
     per core (AMD Zen 3/4; Zen 4 runs AVX-512 as two 256-bit halves), at the clock the kernel
     reports. The 2 vCPUs may be SMT siblings of one physical core, which halves this."""
-    mhz = 0.0
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("cpu MHz"):
-            mhz = float(line.split(":")[1])
-            break
+    mhz = float(cpu_fields().get("cpu MHz", 0.0))
     cores = os.cpu_count() or 1
     peak = cores * 32 * mhz / 1e3
     return peak, f"{cores} cores x 32 FLOP/cycle x {mhz / 1e3:.2f} GHz = {peak:.0f} GFLOP/s"

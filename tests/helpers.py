@@ -41,6 +41,7 @@ TINY_DATA = [
     "method.finetune_epochs=0",  # the default 1 needs 2 epochs or more
     "trainer.enable_progress_bar=false",
     "collapse.after_epochs=null",  # tiny data sit at chance for epochs: train them to the end
+    "trainer.precision=32-true",  # the default follows the CPU; a test must not (test_compile.py)
 ]
 
 

@@ -23,6 +23,9 @@ EXPECTED = {
 }
 
 
+# the recorded runs' learning rate (batch 64) of each optimizer
+RECORDED_LR = {"torch.optim.Adam": 1e-3, "torch.optim.SGD": 0.05}
+
 SWEEPS = {
     "sweep/default": ("l0", {"seed": "1,2,3,4,5"}),
     "sweep/l0": ("l0", {"penalty.lam": "5e-6,1e-5,2.5e-5,4e-5", "seed": "1,2,3"}),
@@ -58,6 +61,11 @@ def test_every_preset_and_grid_builds_on_every_sweep_point(choice):
     (a search: each bound and choice of its space, a conditional key under its condition)."""
     check_command_line(["-m", choice])  # raises ConfigError on any point that cannot build
     cfg = compose_train([choice])
+    # the recorded budget, whatever make train's default: 7 epochs at batch 64 in float32, the
+    # optimizer's lr of the recorded runs (Adam 1e-3; SGD 0.05, the authors' 0.1 at batch 128)
+    assert cfg.trainer.max_epochs == 7 and cfg.data.batch_size == 64
+    assert cfg.trainer.precision == "32-true"
+    assert cfg.model.optimizer.lr == RECORDED_LR[cfg.model.optimizer._target_]
     if choice.startswith("grid="):  # a grid sweeps seeds on one fixed data set (its base)
         assert "seed" in cfg.hydra.sweeper.params and cfg.data.seed == 12345
         assert cfg.trainer.enable_progress_bar is False
@@ -70,6 +78,15 @@ def test_every_preset_and_grid_builds_on_every_sweep_point(choice):
             "val/acc": "maximize",
             "val/sparsity_fc": "maximize",
         }
+
+
+@pytest.mark.parametrize("optimizer,lr,per_batch", [("adam", 1e-3, 64), ("sgd", 0.1, 128)])
+def test_the_learning_rate_scales_linearly_with_the_batch_unless_given(optimizer, lr, per_batch):
+    for batch in (16, 64, 128, 256):
+        cfg = composed([f"model/optimizer={optimizer}", f"data.batch_size={batch}"])
+        assert cfg.model.optimizer.lr == pytest.approx(lr * batch / per_batch, rel=1e-12)
+    given = composed([f"model/optimizer={optimizer}", "model.optimizer.lr=0.3"])
+    assert given.model.optimizer.lr == 0.3
 
 
 def test_dense_preset_is_the_dense_method():
@@ -141,6 +158,7 @@ BAD_SETTINGS = [
     (["splitting.layers=[fc,conv9]"], "splitting.layers"),
     (["trainer=tpu"], "trainer=tpu"),
     (["data.batch_size=0"], "data.batch_size"),
+    (["data.batch_size=many"], "data.batch_size"),
     (["skip_finished=maybe"], "skip_finished must be true or false"),
     (["model.optimizer.lr=-0.1"], "model.optimizer.lr"),
     (["data.synth.image_size=[4,64]"], "data.synth.image_size"),

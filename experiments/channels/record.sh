@@ -24,7 +24,7 @@ train() {
     done
   done
   # the latency baseline: the default network (make train's setting), seed 1, default data
-  $PY -m rvsm.train seed=1 data.seed=12345 trainer.max_epochs=7 threads=1 skip_finished=true \
+  $PY -m rvsm.train seed=1 data.seed=12345 trainer.max_epochs=7 data.batch_size=64 trainer.precision=32-true threads=1 skip_finished=true \
     trainer.enable_progress_bar=false hydra.run.dir=$DIR/baseline
 }
 

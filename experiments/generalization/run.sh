@@ -11,7 +11,7 @@ LOGS=${1:-logs/generalization}
 PY=${PY:-.venv/bin/python}
 J="hydra/launcher=joblib hydra.launcher.n_jobs=2 threads=1"
 if ! ls "$LOGS"/train/*/metrics.json >/dev/null 2>&1; then
-  $PY -m rvsm.train -m data=fonts,handwriting,mixed seed=1,2,3 data.seed=12345 trainer.max_epochs=7 \
+  $PY -m rvsm.train -m data=fonts,handwriting,mixed seed=1,2,3 data.seed=12345 trainer.max_epochs=7 data.batch_size=64 trainer.precision=32-true \
     task_name=generalization trainer.enable_progress_bar=false hydra.sweep.dir="$LOGS/train" $J
 fi
 for run in "$LOGS"/train/*/; do

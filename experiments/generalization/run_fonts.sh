@@ -19,7 +19,7 @@ $H/truetype/humor-sans/Humor-Sans.ttf]"
 UNSEEN="[$H/truetype/breip/Breip.ttf,$H/truetype/rufscript/Rufscript010.ttf,\
 $H/truetype/sjfonts/Delphine.ttf,$H/opentype/kaushanscript/KaushanScript-Regular.otf,\
 $H/truetype/kristi/Kristi.ttf]"
-COMMON="data.seed=12345 trainer.max_epochs=7 threads=1 trainer.enable_progress_bar=false task_name=generalization_fonts"
+COMMON="data.seed=12345 trainer.max_epochs=7 data.batch_size=64 trainer.precision=32-true threads=1 trainer.enable_progress_bar=false task_name=generalization_fonts"
 ADDED_SEEDS=${ADDED_SEEDS:-1 2 3}  # seeds of the model trained with ADDED
 for seed in 1 2 3; do
   run="$LOGS/train/default-$seed"

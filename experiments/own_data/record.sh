@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 RUNS=experiments/own_data/runs
 PNG=${PNG:-/tmp/rvsm_default_png}
 PY=.venv/bin/python
-COMMON="seed=1,2,3 data.seed=12345 trainer.max_epochs=7 task_name=own_data trainer.enable_progress_bar=false"
+COMMON="seed=1,2,3 data.seed=12345 trainer.max_epochs=7 data.batch_size=64 trainer.precision=32-true task_name=own_data trainer.enable_progress_bar=false"
 COMMON="$COMMON skip_finished=true"
 LAUNCH="hydra/launcher=joblib hydra.launcher.n_jobs=${N_JOBS:-2} threads=1"
 

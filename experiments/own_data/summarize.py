@@ -24,7 +24,8 @@ import torch
 
 from rvsm.reporting.stats import mean_std
 from rvsm.reporting.tables import pm
-from rvsm.reporting.timing import cpu_name, duration_text, interleaved
+from rvsm.reporting.timing import duration_text, interleaved
+from rvsm.utils.cpu import cpu_name
 from rvsm.utils.io import write_lines
 
 HERE = Path(__file__).parent

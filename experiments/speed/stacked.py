@@ -29,7 +29,8 @@ from torch import nn
 from torch.func import functional_call, replace_all_batch_norm_modules_, stack_module_state, vmap
 
 from rvsm.nets import TremorCNN
-from rvsm.reporting.timing import cpu_name, interleaved
+from rvsm.reporting.timing import interleaved
+from rvsm.utils.cpu import cpu_name
 from rvsm.utils.io import write_lines
 
 HERE = Path(__file__).parent

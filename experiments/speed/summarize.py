@@ -24,7 +24,7 @@ import yaml
 
 from rvsm.reporting.stats import mean_std
 from rvsm.reporting.tables import pm
-from rvsm.reporting.timing import cpu_name
+from rvsm.utils.cpu import cpu_name
 from rvsm.utils.io import atomic_open, write_lines
 
 HERE = Path(__file__).parent

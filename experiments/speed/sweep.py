@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from rvsm.reporting.timing import cpu_name
+from rvsm.utils.cpu import cpu_name
 from rvsm.utils.io import write_json, write_lines
 
 HERE = Path(__file__).parent

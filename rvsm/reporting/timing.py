@@ -3,11 +3,9 @@ drift in the machine's speed hits all of them alike; the median of each is repor
 
 from __future__ import annotations
 
-import platform
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 
 def interleaved(
@@ -29,11 +27,3 @@ def interleaved(
 def duration_text(seconds: float) -> str:
     """A measured time as tables show it: milliseconds from 1 ms up, microseconds below."""
     return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} us"
-
-
-def cpu_name() -> str:
-    """The CPU a timing was taken on, as the kernel names it (its architecture elsewhere)."""
-    info = Path("/proc/cpuinfo")
-    lines = info.read_text().splitlines() if info.is_file() else []
-    names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
-    return names[0] if names else platform.machine()

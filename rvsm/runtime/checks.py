@@ -18,6 +18,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from rvsm.methods.rvsm import RVSMSettings
+from rvsm.runtime import resolvers as _resolvers  # noqa: F401  (registers ${rvsm.*:...})
 from rvsm.utils.arguments import integer as _int
 from rvsm.utils.arguments import number as _number
 
