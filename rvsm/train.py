@@ -196,6 +196,8 @@ def train(cfg: DictConfig) -> float:
             split_layers=list(cfg.splitting.layers),
             seed=int(cfg.seed),
             **datamodule.describe(),
+            batch_size=int(datamodule.batch_size),
+            precision=str(trainer.precision),  # resolved: the default follows the CPU
             epochs=trainer.current_epoch,
             config_hash=config_hash(cfg),
         )

@@ -43,6 +43,7 @@ def test_smoke_run_writes_metrics_json(tmp_path, cache_dir, penalty_args, expect
         assert 0.0 <= metrics[key] <= (1.0 if key != "time/fit_s" else 1e6)
     assert (metrics["penalty"], metrics["lam"], metrics["a"]) == expected
     assert metrics["beta"] == 0.02 and metrics["seed"] == 7
+    assert (metrics["batch_size"], metrics["precision"]) == (32, "32-true")  # as TINY_DATA sets
     # the summary line is printed, with the same numbers
     line = [ln for ln in result.stdout.splitlines() if ln.startswith("rvsm: method=rvsm penalty=")]
     assert line and f"test/acc={metrics['test/acc']:.4f}" in line[-1]

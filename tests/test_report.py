@@ -291,3 +291,20 @@ def test_a_picture_is_linked_only_where_the_link_travels_with_the_report(tmp_pat
         assert main([str(runs), "--out", str(out)]) == 0
         text = out.with_name("report.md").read_text()
         assert (cell in text) if cell else ("[png]" not in text and "| - | " in text), out
+
+
+def test_runs_of_another_batch_or_precision_are_settings_apart_even_from_before_the_keys(tmp_path):
+    """metrics.json records batch_size and precision; a run written before them takes both from
+    the config Hydra saved (Lightning's default precision where its trainer names none)."""
+    make_run(tmp_path, "old/1", gmp(0.9, 1, 0.99, 0.99))  # saved config: no batch, no precision
+    config = tmp_path / "old" / "1" / ".hydra" / "config.yaml"
+    config.write_text(config.read_text() + "  batch_size: 64\n")
+    make_run(tmp_path, "old/2", gmp(0.9, 2, 0.98, 0.98))
+    config = tmp_path / "old" / "2" / ".hydra" / "config.yaml"
+    config.write_text(config.read_text() + "  batch_size: 64\ntrainer:\n  precision: 32-true\n")
+    new = {**gmp(0.9, 1, 0.97, 0.97), "batch_size": 128, "precision": "bf16-mixed"}
+    make_run(tmp_path, "new/1", new)
+    assert main([str(tmp_path), "--out", str(tmp_path / "out" / "cmp")]) == 0
+    rows = read_csv(tmp_path / "out" / "cmp.csv")
+    found = sorted((r["batch_size"], r["precision"], r["seeds"]) for r in rows)
+    assert found == [("128", "bf16-mixed", "1"), ("64", "32-true", "1 2")]

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from rvsm.utils.cpu import cpu_name
 from rvsm.utils.io import write_json, write_lines
 
@@ -53,6 +55,15 @@ def run(tree: Path, args: list[str], out: Path) -> float:
     return time.perf_counter() - start
 
 
+def budget(run_dir: Path, metrics: dict) -> str:
+    """A run's batch size and precision: from its metrics.json, or (a run written before they
+    were recorded there) the literal values of the config Hydra saved."""
+    if "precision" in metrics:
+        return f"{metrics['batch_size']} | {metrics['precision']}"
+    cfg = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+    return f"{cfg['data']['batch_size']} | {cfg['trainer'].get('precision', '32-true')}"
+
+
 def _cell(metrics: dict, key: str) -> str:
     """A metric to 4 places, or - where the run has none (a collapsed run is not tested)."""
     return f"{metrics[key]:.4f}" if key in metrics else "-"
@@ -62,7 +73,9 @@ def points(sweep_dir: Path) -> list[dict]:
     """Each job's lambda and metrics.json, in sweep order."""
     found = []
     for path in sorted(sweep_dir.glob("*/metrics.json"), key=lambda p: int(p.parent.name)):
-        found.append({"lam": LAMS[int(path.parent.name)], **json.loads(path.read_text())})
+        found.append(
+            {"lam": LAMS[int(path.parent.name)], "dir": path.parent, **json.loads(path.read_text())}
+        )
     return found
 
 
@@ -79,7 +92,7 @@ def time_make_train(trees: dict[str, Path], out: Path) -> None:
             m = json.loads((run_dir / "metrics.json").read_text())
             rows.append(
                 f"| {name} | {i + 1} | {walls[name][-1]:.1f} | {m['epochs']} | "
-                f"{_cell(m, 'test/acc')} | {_cell(m, 'test/sparsity_fc')} |"
+                f"{budget(run_dir, m)} | {_cell(m, 'test/acc')} | {_cell(m, 'test/sparsity_fc')} |"
             )
     mean = {name: sum(w) / len(w) for name, w in walls.items()}
     pairs = [new / old for old, new in zip(walls[OLD], walls["this checkout"], strict=True)]
@@ -91,8 +104,8 @@ def time_make_train(trees: dict[str, Path], out: Path) -> None:
         f"seed 12345) from each commit's worktree with a warm data cache, in turn {OLD}, this "
         f"checkout, {TRAIN_PAIRS} runs each, nothing else running; whole-process wall time.",
         "",
-        "| commit | run | wall s | epochs | test acc | test FC zeros |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| commit | run | wall s | epochs | batch | precision | test acc | test FC zeros |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
         *rows,
         "",
         f"Mean wall: {mean['this checkout']:.1f} s against {mean[OLD]:.1f} s, "
@@ -150,14 +163,16 @@ def write_table(walls: dict[str, float], out: Path) -> None:
         f"| {OLD} | {walls[OLD]:.1f} | 1.00 |",
         f"| this checkout | {walls['this checkout']:.1f} | {ratio:.2f} |",
         "",
-        "| commit | penalty.lam | status | epochs | val acc | test acc | test FC zeros |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| commit | penalty.lam | status | epochs | batch | precision | val acc | test acc "
+        "| test FC zeros |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, jobs in found.items():
         for m in jobs:
             lines.append(
                 f"| {name} | {m['lam']} | {m.get('status', 'ok')} | {m.get('epochs', '')} | "
-                f"{m['val/acc']:.4f} | {_cell(m, 'test/acc')} | {_cell(m, 'test/sparsity_fc')} |"
+                f"{budget(m['dir'], m)} | {m['val/acc']:.4f} | {_cell(m, 'test/acc')} | "
+                f"{_cell(m, 'test/sparsity_fc')} |"
             )
     lines.append("")
     for name, jobs in found.items():

@@ -19,7 +19,7 @@ NOT_SETTING = {"run", "dir", "status", "error", "objective", "seed", "main_knobs
 # runs with the same data setting share a section of the report and a panel of the Pareto plot
 DATA_KEYS = ("data", "severity")
 # always shown last in a setting, after the method's own knobs
-LAST = ("split_layers", "epochs")
+LAST = ("split_layers", "batch_size", "precision", "epochs")
 
 
 @functools.cache
