@@ -114,7 +114,7 @@ class TremorCNN(nn.Module):
         self.conv3 = nn.Conv2d(c2, c3, 3, padding=1)
         norm = nn.BatchNorm2d if batch_norm else lambda c: nn.Identity()
         self.norms = nn.ModuleList([norm(c) for c in (c1, c2, c3)])
-        self.pool = nn.MaxPool2d(2)
+        self.pools = nn.ModuleList(nn.MaxPool2d(2) for _ in range(3))  # one a block
         # (channels, height, width) of the last feature map, the FC layer's input unflattened
         self.feature_shape = (c3, height // 8, width // 8)
         self.num_classes = int(num_classes)
@@ -128,11 +128,12 @@ class TremorCNN(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The flattened input of the FC layer."""
-        for conv, norm in zip((self.conv1, self.conv2, self.conv3), self.norms, strict=True):
+        convs = (self.conv1, self.conv2, self.conv3)
+        for conv, norm, pool in zip(convs, self.norms, self.pools, strict=True):
             if self.pool_first:
-                x = torch.relu(norm(self.pool(conv(x))))
+                x = torch.relu(norm(pool(conv(x))))
             else:
-                x = self.pool(torch.relu(norm(conv(x))))
+                x = pool(torch.relu(norm(conv(x))))
         return x.flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -204,3 +204,95 @@ def test_rounded_widths_are_multiples_of_the_setting_with_identical_logits(multi
     x = torch.rand(6, 1, *SIZE, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         torch.testing.assert_close(small(x), evaluated(net, weights)(x), atol=1e-5, rtol=0)
+
+
+def _pool_input(shape: tuple[int, ...], layout: torch.memory_format) -> torch.Tensor:
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(5))
+    x[..., 0, 0] = x[..., 0, 1]  # ties
+    x.view(-1)[7 % x.numel()] = float("nan")
+    return x.contiguous(memory_format=layout)
+
+
+def _same_pooling(out: torch.Tensor, x: torch.Tensor) -> None:
+    expected = F.max_pool2d(x, 2)
+    assert out.shape == expected.shape
+    assert torch.equal(out.isnan(), expected.isnan())
+    assert torch.equal(out.nan_to_num(), expected.nan_to_num())
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+@pytest.mark.parametrize("shape", [(3, 5, 8, 16), (2, 3, 7, 9), (1, 1, 2, 2)])
+def test_pair_pooling_equals_max_pool2d_bit_for_bit_nan_and_odd_sizes_included(shape, layout):
+    """The export's pooling in pairs (at every size here) against torch's max_pool2d."""
+    from rvsm.export import PairMaxPool2d
+
+    pool = torch.jit.script(PairMaxPool2d(pairs_from=0))
+    _same_pooling(pool(_pool_input(shape, layout)), _pool_input(shape, layout))
+
+
+@pytest.mark.parametrize("batch", [1, 9])
+def test_a_traced_export_pools_by_size_as_max_pool2d_does(batch):
+    """Traced at one image, as the export traces, and run at a batch above ``PAIRS_FROM``."""
+    from rvsm.export import PAIRS_FROM, with_pair_pooling
+
+    shape = (batch, 3, 301, 117)  # odd sizes; 9 images are above PAIRS_FROM elements, 1 below
+    assert (batch * 3 * 301 * 117 >= PAIRS_FROM) == (batch > 1)
+    net = torch.jit.trace(
+        with_pair_pooling(nn.Sequential(nn.MaxPool2d(2))), torch.zeros(1, 3, 8, 8)
+    )
+    x = _pool_input(shape, torch.channels_last)
+    _same_pooling(net(x), x)
+
+
+def test_the_export_pools_in_pairs_only_where_a_pool_is_2x2_with_stride_2():
+    from rvsm.export import pools_in_pairs, with_pair_pooling
+
+    net = nn.Sequential(nn.MaxPool2d(2), nn.MaxPool2d(3), nn.MaxPool2d(2, stride=1))
+    net.add_module("inner", nn.Sequential(nn.MaxPool2d((2, 2), (2, 2)), nn.MaxPool2d(2, padding=1)))
+    with_pair_pooling(net)
+    pairs = [pools_in_pairs(m) for m in (net[0], net[1], net[2], net.inner[0], net.inner[1])]
+    assert pairs == [True, False, False, True, False]
+    assert pools_in_pairs(with_pair_pooling(trained_like()).pools[0])
+
+
+def test_the_export_runs_a_batch_in_slices_with_the_whole_batchs_logits():
+    """Slices of ``slice_images`` images (the first conv's output of one image, 8 x 32 x 64
+    floats, is the largest map: SLICE_BYTES / 64 KiB of them); any batch size, also traced."""
+    from rvsm.export import SLICE_BYTES, ChannelsLast, script, slice_images
+
+    net = trained_like()
+    assert slice_images(net, list(SIZE)) == SLICE_BYTES // (8 * 32 * 64 * 4)
+    sliced = script(ChannelsLast(net, chunk=3), list(SIZE))
+    for batch in (10, 3, 1):
+        x = torch.rand(batch, 1, *SIZE, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            torch.testing.assert_close(sliced(x), net(x), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("size", [(32, 64), (7, 9)])
+def test_a_pooled_convolution_is_the_convolution_then_2x2_max_pooling(size):
+    from rvsm.slim import PooledConv2d
+
+    torch.manual_seed(6)
+    conv = nn.Conv2d(3, 5, 3, padding=1)
+    x = torch.randn(4, 3, *size)
+    with torch.no_grad():
+        expected = F.max_pool2d(F.conv2d(x, conv.weight, conv.bias, padding=1), 2)
+        torch.testing.assert_close(PooledConv2d(conv)(x), expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("kept,fused", [(4, True), (8, False)])
+def test_the_export_fuses_a_narrow_first_block_with_the_unslimmed_logits(kept, fused):
+    from rvsm.export import ChannelsLast, script
+    from rvsm.slim import PooledConv2d, fuse_first_block
+
+    net = trained_like()
+    weights = weights_of(net)
+    weights["conv2"][:, kept:] = 0  # conv1 keeps `kept` of 8
+    small = fuse_first_block(slim(net, weights, 4))
+    assert isinstance(small.conv1, PooledConv2d) == fused
+    assert isinstance(small.pools[0], nn.Identity) == fused
+    exported = script(ChannelsLast(small.to(memory_format=torch.channels_last), 2), list(SIZE))
+    x = torch.rand(5, 1, *SIZE, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        torch.testing.assert_close(exported(x), evaluated(net, weights)(x), atol=1e-5, rtol=0)

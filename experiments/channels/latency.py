@@ -5,12 +5,12 @@
 
 Every ``model.pt`` under the folder (``python -m rvsm.export`` writes it into its run folder,
 beside ``metrics.json``) is timed on random images at batch 1 and 256, interleaved with the
-baseline (the exported default network: ``make train``'s setting, its FC layer stored as values
-and a bit mask) in every repeat; each time is the median of the repeats, each ratio is against
-the baseline's median in the same repeats. Writes ``experiments/channels/latency.md``: a row per
-run, each setting's mean +- sample std over seeds, and on how many seeds the targets of the
-record hold (test accuracy >= 0.99, at most a third of the dense FLOPs, at most half the
-baseline's time at batch 256).
+baseline (the exported default network: RVSM-l0 on the FC layer, 7 epochs, its FC layer stored
+as values and a bit mask) in every repeat; each time is the median of the repeats, each ratio is
+against the baseline's median in the same repeats. Writes ``experiments/channels/latency.md``
+(or ``--out``): a row per run, each setting's mean +- sample std over seeds, and on how many
+seeds the targets of the record hold (test accuracy >= 0.99, at most a third of the dense FLOPs,
+at most half the baseline's time at batch 256).
 """
 
 from __future__ import annotations
@@ -106,7 +106,8 @@ def report(rows: list[dict], times: dict[int, dict[str, float]], baseline: Path)
         f"({', '.join(f'{r} at batch {b}' for b, r in BATCHES)}); speed-up = the baseline's "
         "time in the same repeats / the run's.",
         "",
-        f"Baseline: `{baseline}` (the exported default network, `make train`'s setting): "
+        f"Baseline: `{baseline}` (the exported default network: "
+        "RVSM-l0 on the FC layer, 7 epochs): "
         f"{_ms(base[1])} at batch 1, {_ms(base[256])} at batch 256.",
         "",
         "| data | setting | seed | test acc | channels conv1/2/3 | FLOPs / dense | batch 1 | "
