@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+from collections.abc import Collection
 from pathlib import Path
 
 import torch
@@ -24,11 +25,12 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.nn.utils import prune
 
+from rvsm.inference import LEVERS, ChannelsLast, fold_batch_norm, for_inference
 from rvsm.module import SparseModule
 from rvsm.nets import slimmable
 from rvsm.runtime.checks import ConfigError
 from rvsm.runtime.cli import fail, run_task
-from rvsm.slim import CONVS, flops, fuse_first_block, slim
+from rvsm.slim import CONVS, flops, slim
 from rvsm.trained import prepare, trained_classes
 from rvsm.utils.io import atomic_open
 
@@ -88,104 +90,6 @@ class SparseConv2d(nn.Module):
         return out if self.shift is None else out.add_(self.shift())  # in place: no new map
 
 
-#: the most bytes one slice of the batch may give a feature map (``ChannelsLast``'s slices)
-SLICE_BYTES = 4 << 20
-
-
-class ChannelsLast(nn.Module):
-    """Feeds the network channels-last images, the layout its CPU convolutions are fast in
-    (2.3x at batch 256 on this project's 2-core machine), ``chunk`` images at a time; callers
-    pass ordinary tensors of any batch size. Slices keep every feature map near ``SLICE_BYTES``,
-    which a CPU's caches hold and its allocator reuses: a whole batch of 256 makes the full
-    network's first map 64 MiB, fresh pages on every pass (the export section of
-    ``make bench`` times both). Exact: in eval mode every image is computed on its own."""
-
-    def __init__(self, net: nn.Module, chunk: int = 1 << 30) -> None:
-        super().__init__()
-        self.net = net
-        self.chunk = chunk
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.contiguous(memory_format=torch.channels_last)
-        if x.shape[0] <= self.chunk:
-            return self.net(x)
-        return torch.cat([self.net(part) for part in x.split(self.chunk)])
-
-
-def slice_images(net: nn.Module, image_size: list[int]) -> int:
-    """How many images keep the largest output of any of ``net``'s layers within
-    ``SLICE_BYTES`` (at least one), found by running one image."""
-    largest = [0]
-
-    def note(_module: nn.Module, _args: tuple, out: object) -> None:
-        if isinstance(out, torch.Tensor):
-            largest[0] = max(largest[0], out.numel() * out.element_size())
-
-    leaves = [m for m in net.modules() if not list(m.children())]  # a scripted pool takes none
-    hooks = [
-        m.register_forward_hook(note) for m in leaves if not isinstance(m, torch.jit.ScriptModule)
-    ]
-    try:
-        with torch.no_grad():
-            net(torch.zeros(1, 1, *image_size))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return max(1, SLICE_BYTES // max(1, largest[0]))
-
-
-#: maps of fewer elements than this are pooled by torch's kernel (batch 1 and a few images)
-PAIRS_FROM = 1 << 18
-
-
-class PairMaxPool2d(nn.Module):
-    """2x2 max pooling with stride 2 (``nn.MaxPool2d(2)``, an odd last row or column dropped) as
-    two elementwise maxima over the channels-last map: of its row pairs, then of its column pairs.
-    Exact, NaN included (both propagate it). At batch 256 these plain memory passes took a third
-    to a tenth of oneDNN's channels-last pooling on this project's 2-core AMD EPYC, most on the
-    narrow maps of a channel-pruned network; under ``PAIRS_FROM`` elements (an image or a few)
-    their fixed cost of three operations is larger than the gain, and torch's kernel pools
-    (``make bench``'s export section times both)."""
-
-    def __init__(self, pairs_from: int = PAIRS_FROM) -> None:
-        super().__init__()
-        self.pairs_from = pairs_from
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.numel() < self.pairs_from:
-            return F.max_pool2d(x, 2)
-        n, c, h, w = x.shape
-        rows = x.permute(0, 2, 3, 1)[:, : h // 2 * 2, : w // 2 * 2].reshape(
-            n, h // 2, 2, w // 2 * 2, c
-        )
-        pairs = torch.maximum(rows[:, :, 0], rows[:, :, 1]).reshape(n, h // 2, w // 2, 2, c)
-        return torch.maximum(pairs[:, :, :, 0], pairs[:, :, :, 1]).permute(0, 3, 1, 2)
-
-
-def _is_pair_pool(module: nn.Module) -> bool:
-    """Whether ``module`` is ``nn.MaxPool2d(2)``: kernel 2, stride 2, no padding or dilation."""
-    if not isinstance(module, nn.MaxPool2d) or module.ceil_mode or module.return_indices:
-        return False
-    pair = [nn.modules.utils._pair(v) for v in (module.kernel_size, module.stride)]
-    single = [nn.modules.utils._pair(v) for v in (module.padding, module.dilation)]
-    return pair == [(2, 2), (2, 2)] and single == [(0, 0), (1, 1)]
-
-
-def pools_in_pairs(module: nn.Module) -> bool:
-    """Whether ``module`` is the (scripted) ``PairMaxPool2d`` that ``with_pair_pooling`` puts in."""
-    return getattr(module, "original_name", None) == PairMaxPool2d.__name__
-
-
-def with_pair_pooling(net: nn.Module) -> nn.Module:
-    """``net`` with each ``nn.MaxPool2d(2)`` replaced by a ``PairMaxPool2d`` (the same outputs)."""
-    for name, module in list(net.named_modules()):
-        if _is_pair_pool(module):
-            parent, _, leaf = name.rpartition(".")
-            # scripted, so that a traced export keeps the choice by size
-            setattr(net.get_submodule(parent), leaf, torch.jit.script(PairMaxPool2d()))
-    return net
-
-
 def plain_copy(net: nn.Module, split: dict[str, torch.Tensor]) -> nn.Module:
     """A copy of ``net`` in eval mode with each split layer's weight a plain parameter holding
     its evaluated value ``split[name]``. A layer pruned with torch's prune (gmp) computes its
@@ -209,30 +113,34 @@ def worth_compressing(weight: torch.Tensor) -> bool:
 
 
 def standalone(
-    model: SparseModule, compressed: bool = True, multiple: int = 1, tuned: bool = True
+    model: SparseModule,
+    compressed: bool = True,
+    multiple: int = 1,
+    tuned: bool = True,
+    levers: Collection[str] = LEVERS,
 ) -> nn.Module:
     """The evaluated network as exported: rebuilt at the channels it uses (a TremorCNN; another
     network keeps its widths), its split layers compressed where that is smaller; or
     (``compressed=False``, for comparison) the network at full width with its evaluated weights
-    stored dense. Then the inference levers: conv1 fused with its pooling where narrow
-    (``rvsm.slim.fuse_first_block``), 2x2 pooling in pairs, channels-last images in slices of
-    the batch; ``tuned=False`` leaves them out (what ``make bench`` compares with). In eval mode;
-    the trained module is left as it is."""
+    stored dense. Then the inference levers of ``rvsm.inference`` named in ``levers`` (all by
+    default; BatchNorm is folded before compression, so that a compressed conv is folded too);
+    ``tuned=False`` leaves them all out (what ``make bench`` compares with). In eval mode; the
+    trained module is left as it is."""
+    levers = tuple(levers) if tuned else ()
     split = model.method.evaluated_weights()
     if not compressed or not slimmable(model.net):
         net = plain_copy(model.net, split)
     else:
         net = slim(model.net, model.evaluated_weights(), multiple)
+    if "fold" in levers:
+        net = fold_batch_norm(net)
     for name in split if compressed else ():
         layer = net.get_submodule(name)
         if worth_compressing(layer.weight):
             kind = SparseLinear if isinstance(layer, nn.Linear) else SparseConv2d
             parent, _, leaf = name.rpartition(".")
             setattr(net.get_submodule(parent), leaf, kind(layer, layer.weight))
-    if not tuned:  # as exported before the inference levers below, for make bench
-        return ChannelsLast(net.to(memory_format=torch.channels_last))
-    net = with_pair_pooling(fuse_first_block(net)).to(memory_format=torch.channels_last)
-    return ChannelsLast(net, slice_images(net, list(net.image_size)))
+    return for_inference(net, levers)
 
 
 def script(net: ChannelsLast, image_size: list[int]) -> torch.jit.ScriptModule:
@@ -290,7 +198,9 @@ def export(cfg: DictConfig) -> dict:
             "rvsm.nets.TremorCNN)",
             flush=True,
         )
-    small, large = flops(exported, image_size), flops(full, image_size)
+    # the network's FLOPs as trained (a fused block computes more, faster)
+    small = flops(standalone(model, multiple=int(cfg.width_multiple), tuned=False), image_size)
+    large = flops(standalone(model, compressed=False, tuned=False), image_size)
     print(
         f"rvsm: exported the sparse network of {path} to {out}: "
         f"{channels_line(exported.net, full.net)}{len(sparse):,} bytes (stored dense: "

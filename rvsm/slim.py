@@ -207,57 +207,6 @@ def slim(net: TremorCNN, weights: dict[str, torch.Tensor], multiple: int = 1) ->
     return out.eval()
 
 
-#: conv1 narrower than this is fused with its pooling in an export (``fuse_first_block``)
-FUSED_BELOW = 8
-
-
-class PooledConv2d(nn.Module):
-    """A 3x3 convolution (stride 1, padding 1) followed by 2x2 max pooling, computed as one
-    4x4 convolution of stride 2 with four copies of each filter, one at each offset of the
-    pooling window, and the maximum over the four copies. The same numbers up to the order of
-    the additions; the full-resolution map is never pooled as such. For conv1 (one input
-    channel, the whole image) at 4 channels, ``make bench`` measured it faster at batch 1 and
-    256; at 8 channels slower at batch 256, hence ``FUSED_BELOW``."""
-
-    OFFSETS = ((0, 0), (0, 1), (1, 0), (1, 1))
-
-    def __init__(self, conv: nn.Conv2d) -> None:
-        super().__init__()
-        out, inputs = conv.out_channels, conv.in_channels
-        weight = torch.zeros(4 * out, inputs, 4, 4)
-        for k, (dy, dx) in enumerate(self.OFFSETS):
-            weight[k * out : (k + 1) * out, :, dy : dy + 3, dx : dx + 3] = conv.weight.detach()
-        self.weight = nn.Parameter(weight, requires_grad=False)
-        self.bias = nn.Parameter(conv.bias.detach().repeat(4), requires_grad=False)
-        self.out_channels = out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y, c = F.conv2d(x, self.weight, self.bias, stride=2, padding=1), self.out_channels
-        return torch.maximum(
-            torch.maximum(y[:, :c], y[:, c : 2 * c]),
-            torch.maximum(y[:, 2 * c : 3 * c], y[:, 3 * c :]),
-        )
-
-
-def fuse_first_block(net: nn.Module) -> nn.Module:
-    """``net`` (an exported TremorCNN, eval mode) with conv1 and its pooling as one
-    ``PooledConv2d`` where conv1 is a plain 3x3 convolution narrower than ``FUSED_BELOW`` and
-    pooling comes first in its blocks; any other network unchanged."""
-    if not slimmable(net) or not net.pool_first or type(net.conv1) is not nn.Conv2d:
-        return net
-    conv = net.conv1
-    plain = (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups) == (
-        (3, 3),
-        (1, 1),
-        (1, 1),
-        (1, 1),
-        1,
-    )
-    if plain and conv.bias is not None and conv.out_channels < FUSED_BELOW:
-        net.conv1, net.pools[0] = PooledConv2d(conv), nn.Identity()
-    return net
-
-
 def kept_channels(net: TremorCNN) -> dict[str, int]:
     """``channels_<conv>``: the output channels of each conv layer of ``net``."""
     return {f"channels_{name}": getattr(net, name).out_channels for name in CONVS}

@@ -11,6 +11,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from rvsm.inference import FUSED_BELOW
 from rvsm.nets import TremorCNN
 from rvsm.runtime.checks import CONF_DIR
 from rvsm.slim import flops
@@ -126,7 +127,9 @@ def test_export_is_the_smaller_dense_network_with_the_checkpoints_logits(resumed
     torch.testing.assert_close(logits, expected, atol=1e-5, rtol=0)
     exported = torch.jit.load(out)
     conv_weights = [p for n, p in exported.named_parameters() if n.endswith("weight")]
-    assert [w.shape[0] for w in conv_weights if w.dim() == 4] == list(widths)
+    # a conv narrower than FUSED_BELOW is fused with its pooling: four copies of its filters
+    fused = [4 * w if w < FUSED_BELOW else w for w in widths]
+    assert [w.shape[0] for w in conv_weights if w.dim() == 4] == fused
 
 
 def test_a_group_penalty_on_the_first_conv_is_refused_before_any_data(tmp_path):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib.util
 import random
 
+import pytest
+
 from tests.helpers import ROOT
 
 
@@ -100,11 +102,23 @@ def test_latency_speed_ups_are_the_baselines_time_over_the_runs_and_targets_coun
         1: {"baseline": 6e-4, "a/0": 3e-4, "a/1": 4e-4, "a/2": 5e-4},
         256: {"baseline": 0.05, "a/0": 0.02, "a/1": 0.02, "a/2": 0.01},
     }
-    text = latency.report(rows, times, latency.Path("base.pt"))
+    # three processes: the second 1.5x slower throughout, the third 0.9x but a/0 as slow as the
+    # baseline at 256: a speed-up is the median of the per-process ratios (2.5, not the 1.67 of
+    # the medians' ratio), a time the median over processes
+    timings = [
+        {b: {k: v * scale for k, v in t.items()} for b, t in times.items()}
+        for scale in (1, 1.5, 0.9)
+    ]
+    timings[2][256]["a/0"] = timings[2][256]["baseline"]
+    text = latency.report(rows, timings, latency.Path("base.pt"))
     for row in rows:
         for batch in (1, 256):
-            assert row[f"speedup_{batch}"] == times[batch]["baseline"] / times[batch][row["run"]]
-    assert "| 0.9950 | 4/8/12 | 0.250 | 300 us | 2.00 | 20.00 ms | 2.50 |" in text
+            assert row[f"speedup_{batch}"] == pytest.approx(
+                times[batch]["baseline"] / times[batch][row["run"]]
+            )
+    assert "| 0.9950 | 4/8/12 | 0.250 | 300 us | 2.00 | 30.00 ms | 2.50 |" in text
+    assert "(per process: 50.00 ms, 75.00 ms, 45.00 ms)" in text
+    assert "\n| a | mixed" in text  # the folder of the exports, in rows and in the summary
     assert "| group_l1 |" not in text  # the setting is one label, not a column per knob
     assert "rvsm, penalty group_l1, lam 0.0075, layers conv2,conv3 | 3 |" in text
     assert text.rstrip().endswith("| 1 of 3 |")
@@ -126,3 +140,52 @@ def test_latency_times_every_exported_run_found_beside_its_metrics(tmp_path):
     times = latency.time_all({m["run"]: m["model"] for m in found}, (8, 8))
     assert set(times) == {1, 256}
     assert all(set(t) == {"x/0", "y/0"} and min(t.values()) > 0 for t in times.values())
+
+
+def test_interleaved_timing_calls_each_once_a_repeat_in_shuffled_orders():
+    """Every function once per repeat (after its warm-up call), the orders differing between
+    repeats but the same for the same seed; the medians are of each function's own calls."""
+    from rvsm.reporting.timing import interleaved
+
+    def run(seed: int) -> tuple[list[str], dict[str, float]]:
+        calls: list[str] = []
+        fns = {name: (lambda name=name: calls.append(name)) for name in "abcde"}
+        return calls, interleaved(fns, repeats=8, seed=seed)
+
+    calls, medians = run(0)
+    assert calls[:5] == list("abcde")  # the warm-up, in order
+    rounds = [calls[5 + 5 * k : 10 + 5 * k] for k in range(8)]
+    assert all(sorted(r) == list("abcde") for r in rounds)
+    assert len({tuple(r) for r in rounds}) > 1
+    assert run(0)[0] == calls and run(1)[0] != calls
+    assert set(medians) == set("abcde") and all(t >= 0 for t in medians.values())
+
+
+def test_lever_ratios_are_per_process_medians_of_the_variants_time_over_every_levers():
+    """The default network and two filter-pruned ones; a variant k-th in the table takes k times
+    every lever's time (gmp/1 twice gmp/0's); the second process is 2x slower throughout, the
+    third 4x except "without slices" on gmp/1, as fast as every lever there. A ratio is the
+    median of the per-process ratios (of the pruned networks' mean time), not the ratio of the
+    median times, which would give 16 / 3 here."""
+    levers = load("experiments/channels/levers.py")
+    names = list(levers.variants())
+    assert names[0] == levers.ALL and names[-1] == levers.NONE
+    assert len(names) == len(levers.LEVERS) + 2
+    nets = ("default", "gmp/0", "gmp/1")
+    one = {
+        batch: {
+            f"{v}|{n}": (k + 1) * 1e-3 * (2 if n == "gmp/1" else 1)
+            for k, v in enumerate(names)
+            for n in nets
+        }
+        for batch in (1, 256)
+    }
+    timings = [{b: {key: f * t for key, t in one[b].items()} for b in one} for f in (1, 2, 4)]
+    timings[2][256]["without slices|gmp/1"] = timings[2][256][f"{levers.ALL}|gmp/1"]
+    text = levers.report(timings, list(nets))
+    k = names.index("without slices") + 1
+    assert k == 6  # the numbers below are worked for it
+    # default: 6, 12, 24 ms (median 12), ratio 6 in each process; pruned: the mean of gmp/0 and
+    # gmp/1, 9, 18, 16 ms (median 16) against 1.5, 3, 6 ms: ratios 6, 6, 8 / 3, median 6
+    assert "| without slices | 12.00 ms | 6.00 | 12.00 ms | 6.00 | 16.00 ms | 6.00 |" in text
+    assert f"| {levers.ALL} | 2.00 ms | 1.00 | 2.00 ms | 1.00 | 3.00 ms | 1.00 |" in text

@@ -15,8 +15,8 @@ FLOORS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("utils", "leaf helpers: atomic files, the allocator, argument checks", ("rvsm.utils",)),
     (
         "parts",
-        "the math (methods), the networks and slimming, the data",
-        ("rvsm.methods", "rvsm.nets", "rvsm.resnet", "rvsm.slim", "rvsm.data"),
+        "the math (methods), the networks, slimming and inference, the data",
+        ("rvsm.methods", "rvsm.nets", "rvsm.resnet", "rvsm.slim", "rvsm.inference", "rvsm.data"),
     ),
     ("module", "the LightningModule that orchestrates a run", ("rvsm.module",)),
     (
