@@ -484,9 +484,10 @@ def inference_latency() -> list[str]:
         "convolutions dominate); its gain is the smaller file. The channel-pruned network is a",
         "smaller dense CNN: its convolutions shrink with the product of adjacent widths.",
         "The inference levers (rvsm.inference): BatchNorm folded into the convolutions, each",
-        "conv narrower than 16 channels fused with its pooling, the other 2x2 poolings as two",
-        "elementwise maxima, slices of the batch that keep each feature map near 4 MiB; the",
-        "`without` rows leave them out. FLOPs are the network's (a fused block computes more).",
+        "conv narrower than 16 channels fused with its pooling, a pruned filter's fixed map",
+        "added at its borders only (none here), the other 2x2 poolings as two elementwise",
+        "maxima, slices of the batch that keep each feature map near 4 MiB; the `without` rows",
+        "leave them out. FLOPs are the network's (a fused block computes more).",
         "",
         *export_profile(nets, size),
     ]
