@@ -40,6 +40,7 @@ def evaluate(cfg: DictConfig) -> dict:
     result = {
         **test_accuracy(model, datamodule, cfg.trainer),
         "checkpoint": str(path),
+        "precision": str(cfg.trainer.precision),
         "data": OmegaConf.to_container(cfg.data, resolve=True),
         "fonts": list(datamodule.fonts) if isinstance(datamodule, InFonts) else [],
         "trained": trained,

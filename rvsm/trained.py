@@ -109,14 +109,27 @@ def accuracies(tested: dict) -> dict:
     return {"acc": tested["test/acc"], "acc_dense": tested.get("test/acc_dense")}
 
 
+#: ``trainer.precision`` of eval and severity by default: the checkpoint's own
+TRAINED = "trained"
+
+
+def trained_precision(trained: dict) -> str:
+    """The precision a run was trained in, from its config (float32 where it does not say: every
+    CPU default before bf16-mixed, and every GPU one)."""
+    return str((trained.get("trainer") or {}).get("precision") or "32-true")
+
+
 def prepare(cfg: DictConfig):
     """Checks and loading shared by eval, severity and export, all before any data exist: the
     checkpoint's path, the trained module, its settings, and the data module of ``cfg.data``
-    (None without one), drawn in its font files alone where ``font_files_only`` asks."""
+    (None without one), drawn in its font files alone where ``font_files_only`` asks.
+    ``trainer.precision`` ``trained`` becomes the checkpoint's own, in ``cfg``."""
     validate(cfg)
     if not cfg.get("ckpt_path"):
         raise ConfigError("ckpt_path: required, a checkpoint file or a run folder")
     path, model, trained = load_trained(cfg.ckpt_path)
+    if cfg.get("trainer") is not None and cfg.trainer.get("precision") == TRAINED:
+        cfg.trainer.precision = trained_precision(trained)
     datamodule = None
     if "data" in cfg:
         datamodule = build_data(cfg.data)  # checks the data settings; generates nothing

@@ -39,7 +39,30 @@ def test_eval_on_the_training_data_repeats_the_runs_test_numbers(trained, tmp_pa
     recorded = json.loads((trained / "metrics.json").read_text())
     for key in ("test/acc", "test/acc_dense", "test/sparsity_fc"):
         assert evaluated[key] == pytest.approx(recorded[key], abs=1e-9), key
+    assert evaluated["precision"] == "32-true"  # the run's own, whatever this CPU's default
     assert result.stdout.strip().splitlines()[-1].startswith("rvsm: eval ")
+
+
+def test_eval_tests_in_the_precision_the_checkpoint_was_trained_in(tmp_path):
+    """A run trained in bf16-mixed is tested in bf16-mixed by default (its own test numbers
+    again), and in float32 when trainer.precision says so."""
+    run_dir = tmp_path / "bf16"
+    args = [a for a in TINY_DATA if not a.startswith("trainer.precision=")]
+    result = run_cli(
+        [*args, "trainer.precision=bf16-mixed", f"hydra.run.dir={run_dir}"],
+        tmp_path,
+        tmp_path / "cache",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    recorded = json.loads((run_dir / "metrics.json").read_text())
+    for extra, precision in (([], "bf16-mixed"), (["trainer.precision=32-true"], "32-true")):
+        out = tmp_path / precision
+        result = _eval([f"ckpt_path={run_dir}", *DATA, *extra, f"hydra.run.dir={out}"], tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        evaluated = json.loads((out / "eval.json").read_text())
+        assert evaluated["precision"] == precision
+        if not extra:
+            assert evaluated["test/acc"] == pytest.approx(recorded["test/acc"], abs=1e-9)
 
 
 def test_a_checkpoint_naming_the_old_module_paths_still_loads(trained, tmp_path):
