@@ -62,13 +62,15 @@ def removed_by_torch_pruning(net: nn.Module, image_size: list[int]) -> nn.Module
     return net.eval()
 
 
-def test_images(run: Path) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The run's test split (its data settings, as ``python -m rvsm.eval`` builds it)."""
+def test_images(run: Path, trained: dict) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The run's test split, as ``python -m rvsm.eval`` builds it with the run's data seed (the
+    runs of export_record.sh differ from the default data in nothing else)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("eval", [f"ckpt_path={run}"], return_hydra_config=True)
+        overrides = [f"ckpt_path={run}", f"seed={trained['data']['seed']}"]
+        cfg = compose("eval", overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)  # the config's ${hydra:...} keys, as a job has them
     _, _, _, datamodule = prepare(cfg)
     datamodule.prepare_data()
@@ -112,7 +114,7 @@ def main() -> None:
             size = list(model.net.image_size)
             evaluated = plain_copy(model.net, model.method.evaluated_weights())
             pruned = removed_by_torch_pruning(plain_copy(evaluated, {}), size)
-            batches = test_images(run)
+            batches = test_images(run, trained)
             nets = {
                 "torch-pruning": ChannelsLast(pruned.to(memory_format=torch.channels_last)),
                 "torch-pruning + levers": for_inference(plain_copy(pruned, {})),

@@ -24,7 +24,7 @@ PY=$ROOT/.venv/bin/python
 HERE=experiments/channels
 
 train() {
-  $PY -m rvsm.train -m experiment=channels_gmp seed=1,2,3 hydra/launcher=joblib \
+  $PY -m rvsm.train -m experiment=channels_gmp seed=1,2,3 data.seed=12345 hydra/launcher=joblib \
     hydra.launcher.n_jobs=2 threads=1 skip_finished=true hydra.sweep.dir=$DIR/gmp &&
     $PY -m rvsm.train seed=1 data.seed=12345 trainer.max_epochs=7 data.batch_size=64 \
       trainer.precision=32-true threads=1 skip_finished=true trainer.enable_progress_bar=false \
