@@ -16,7 +16,6 @@ in the same interleaved repeats in ``--processes`` fresh processes (latency.py's
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
@@ -36,9 +35,9 @@ from rvsm.trained import load_trained, prepare
 from rvsm.utils.io import atomic_open
 
 try:  # run as a script, latency.py sits beside this file
-    from latency import time_in_processes
+    from latency import record_args, time_in_processes
 except ImportError:  # imported as experiments.channels.against_torch_pruning
-    from experiments.channels.latency import time_in_processes
+    from experiments.channels.latency import record_args, time_in_processes
 
 OUT = Path(__file__).with_name("torch_pruning.md")
 
@@ -95,18 +94,13 @@ def widths(net: nn.Module) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("root", type=Path, help="export_record.sh's folder (baseline/, gmp/)")
-    parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--processes", type=int, default=5, help="fresh processes that time")
-    args = parser.parse_args()
-    runs = sorted((args.root / "gmp").glob("[0-9]*"))
-    if not runs or not (args.root / "baseline").is_dir():
-        parser.error(f"{args.root}: needs baseline/ and gmp/<n>/ run folders (export_record.sh)")
+    args, runs = record_args(__doc__.split("\n")[0], OUT)
     try:
         import torch_pruning  # noqa: F401
     except ImportError:
-        parser.error("needs torch-pruning: .venv/bin/pip install -e '.[compare]'")
+        raise SystemExit(
+            "against_torch_pruning.py: needs torch-pruning: pip install -e '.[compare]'"
+        ) from None
     rows, files = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for run in [args.root / "baseline", *runs]:

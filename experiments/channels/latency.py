@@ -175,6 +175,23 @@ def report(rows: list[dict], timings: list[dict[int, dict[str, float]]], baselin
     return "\n".join(lines) + "\n"
 
 
+def record_args(description: str, out: Path) -> tuple[argparse.Namespace, list[Path]]:
+    """The command line of a script over export_record.sh's folder (``root``, ``--out``,
+    ``--processes``) and the folder's filter-pruned runs (``gmp/<n>``), refused in one line
+    without ``baseline/`` and a ``gmp/<n>/`` run or with fewer than one process."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("root", type=Path, help="export_record.sh's folder (baseline/, gmp/)")
+    parser.add_argument("--out", type=Path, default=out)
+    parser.add_argument("--processes", type=int, default=5, help="fresh processes that time")
+    args = parser.parse_args()
+    runs = sorted((args.root / "gmp").glob("[0-9]*"))
+    if not runs or not (args.root / "baseline").is_dir():
+        parser.error(f"{args.root}: needs baseline/ and gmp/<n>/ run folders (export_record.sh)")
+    if args.processes < 1:
+        parser.error(f"--processes: at least 1, got {args.processes}")
+    return args, runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("root", type=Path, help="folder holding the exported runs")

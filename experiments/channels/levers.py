@@ -13,7 +13,6 @@ each time against the variant with every lever (> 1: slower without the lever).
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
@@ -30,9 +29,9 @@ from rvsm.trained import load_trained
 from rvsm.utils.io import atomic_open
 
 try:  # run as a script, latency.py sits beside this file
-    from latency import time_in_processes
+    from latency import record_args, time_in_processes
 except ImportError:  # imported as experiments.channels.levers
-    from experiments.channels.latency import time_in_processes
+    from experiments.channels.latency import record_args, time_in_processes
 
 OUT = Path(__file__).with_name("levers.md")
 ALL = "every lever"
@@ -102,15 +101,7 @@ def report(timings: list[dict[int, dict[str, float]]], networks: list[str]) -> s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("root", type=Path, help="export_record.sh's folder (baseline/, gmp/)")
-    parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--processes", type=int, default=5, help="fresh processes that time")
-    args = parser.parse_args()
-    if not (args.root / "baseline").is_dir() or not list((args.root / "gmp").glob("[0-9]*")):
-        parser.error(f"{args.root}: needs baseline/ and gmp/<n>/ run folders (export_record.sh)")
-    if args.processes < 1:
-        parser.error(f"--processes: at least 1, got {args.processes}")
+    args, _ = record_args(__doc__.split("\n")[0], OUT)
     with tempfile.TemporaryDirectory() as tmp:
         files, size = export_all(args.root, Path(tmp))
         timings = time_in_processes(files, tuple(size), args.processes)
