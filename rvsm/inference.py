@@ -31,9 +31,12 @@ from rvsm.slim import CONVS, FixedMap, ShiftedConv2d
 
 
 def _affine(norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """(scale, shift) per channel of an eval-mode BatchNorm: norm(x) = scale * x + shift."""
-    scale = norm.weight.detach() / torch.sqrt(norm.running_var + norm.eps)
-    return scale, norm.bias.detach() - norm.running_mean * scale
+    """(scale, shift) per channel of an eval-mode BatchNorm: norm(x) = scale * x + shift (a
+    norm without affine parameters: weight 1, bias 0)."""
+    weight = norm.weight.detach() if norm.weight is not None else 1.0
+    bias = norm.bias.detach() if norm.bias is not None else 0.0
+    scale = weight / torch.sqrt(norm.running_var + norm.eps)
+    return scale, bias - norm.running_mean * scale
 
 
 @torch.no_grad()
@@ -205,12 +208,13 @@ class PooledConv2d(nn.Module):
 
 
 def _fusable(conv: nn.Module, pool: nn.Module) -> bool:
-    """Whether ``conv`` is a plain 3x3 convolution (stride 1, padding 1, with a bias) narrower
+    """Whether ``conv`` is a plain 3x3 convolution (stride 1, zero padding 1, with a bias) narrower
     than ``FUSED_BELOW`` and ``pool`` 2x2 max pooling."""
     if type(conv) not in (nn.Conv2d, ShiftedConv2d) or conv.bias is None or not _is_pair_pool(pool):
         return False
     geometry = (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups)
-    return geometry == ((3, 3), (1, 1), (1, 1), (1, 1), 1) and conv.out_channels < FUSED_BELOW
+    plain = geometry == ((3, 3), (1, 1), (1, 1), (1, 1), 1) and conv.padding_mode == "zeros"
+    return plain and conv.out_channels < FUSED_BELOW
 
 
 @torch.no_grad()

@@ -4,6 +4,8 @@ unrewritten network, and each applies only where its conditions hold."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -251,3 +253,21 @@ def test_levers_are_chosen_by_name_and_an_unknown_one_is_refused_naming_the_choi
     with pytest.raises(ValueError, match="levers: unknown \\['fast'\\]") as refused:
         for_inference(trained_like(), ("fold", "fast"))
     assert all(name in str(refused.value) for name in LEVERS)
+
+
+def test_a_reflect_padded_conv_is_not_fused_and_a_norm_without_affine_folds():
+    """Fusing assumes zero padding; a BatchNorm without weight and bias is x - mean over the
+    root of var + eps, folded like any other."""
+    net = trained_like()
+    net.conv1.padding_mode = "reflect"
+    assert not isinstance(fuse_pooling(net).conv1, PooledConv2d)
+    net, original = trained_like(), trained_like()
+    plain = nn.BatchNorm2d(16, affine=False).eval()
+    plain.running_mean.uniform_(-0.2, 0.2)
+    plain.running_var.uniform_(0.5, 2.0)
+    net.norms[1], original.norms[1] = plain, copy.deepcopy(plain)
+    fold_batch_norm(net)
+    assert isinstance(net.norms[1], nn.Identity)
+    x = _images(3)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), original(x), atol=1e-5, rtol=0)
