@@ -371,7 +371,7 @@ def _exported_models(
     """The exported networks timed: dense at full width (baseline), the default export (92% of
     the FC weights zero, stored as values + bit mask) and a channel-pruned one rebuilt at
     ``CHANNEL_WIDTHS`` (rvsm.slim), each as ``python -m rvsm.export`` writes it; and the default
-    and the channel-pruned export without the inference levers (``standalone(tuned=False)``).
+    and the channel-pruned export without the inference levers (``standalone(levers=())``).
     With each network's FLOPs as trained (a fused block computes more, faster)."""
     from rvsm.export import script, standalone
     from rvsm.runtime.build import build_model
@@ -389,12 +389,12 @@ def _exported_models(
         "sparse": (model, {}),
         "channels": (pruned, {}),
         "channels8": (pruned, {"multiple": 8}),
-        "sparse_before": (model, {"tuned": False}),
-        "channels_before": (pruned, {"tuned": False}),
+        "sparse_before": (model, {"levers": ()}),
+        "channels_before": (pruned, {"levers": ()}),
     }
     nets = {n: script(standalone(m, **kw), size) for n, (m, kw) in exports.items()}
     counted = {
-        n: flops(standalone(m, **{**kw, "tuned": False}), size) for n, (m, kw) in exports.items()
+        n: flops(standalone(m, **{**kw, "levers": ()}), size) for n, (m, kw) in exports.items()
     }
     return nets, counted
 
@@ -461,7 +461,7 @@ def inference_latency() -> list[str]:
         "sparse": "default export: FC values + bit mask",
         "channels": f"channels pruned to {'/'.join(map(str, CHANNEL_WIDTHS))} (rvsm.slim)",
         "channels8": "the same, widths rounded up to 8 (`width_multiple=8`)",
-        "sparse_before": "default export without the inference levers (`tuned=False`)",
+        "sparse_before": "default export without the inference levers (`levers=()`)",
         "channels_before": "channels pruned, without the inference levers",
     }
     rows = []

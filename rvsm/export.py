@@ -116,17 +116,15 @@ def standalone(
     model: SparseModule,
     compressed: bool = True,
     multiple: int = 1,
-    tuned: bool = True,
     levers: Collection[str] = LEVERS,
 ) -> nn.Module:
     """The evaluated network as exported: rebuilt at the channels it uses (a TremorCNN; another
     network keeps its widths), its split layers compressed where that is smaller; or
     (``compressed=False``, for comparison) the network at full width with its evaluated weights
     stored dense. Then the inference levers of ``rvsm.inference`` named in ``levers`` (all by
-    default; BatchNorm is folded before compression, so that a compressed conv is folded too);
-    ``tuned=False`` leaves them all out (what ``make bench`` compares with). In eval mode; the
-    trained module is left as it is."""
-    levers = tuple(levers) if tuned else ()
+    default, none with ``levers=()``, what ``make bench`` compares with); BatchNorm is folded
+    before compression, which a compressed conv would escape. In eval mode; the trained module
+    is left as it is."""
     split = model.method.evaluated_weights()
     if not compressed or not slimmable(model.net):
         net = plain_copy(model.net, split)
@@ -134,13 +132,14 @@ def standalone(
         net = slim(model.net, model.evaluated_weights(), multiple)
     if "fold" in levers:
         net = fold_batch_norm(net)
+    rest = [lever for lever in levers if lever != "fold"]
     for name in split if compressed else ():
         layer = net.get_submodule(name)
         if worth_compressing(layer.weight):
             kind = SparseLinear if isinstance(layer, nn.Linear) else SparseConv2d
             parent, _, leaf = name.rpartition(".")
             setattr(net.get_submodule(parent), leaf, kind(layer, layer.weight))
-    return for_inference(net, levers)
+    return for_inference(net, rest)
 
 
 def script(net: ChannelsLast, image_size: list[int]) -> torch.jit.ScriptModule:
@@ -199,8 +198,8 @@ def export(cfg: DictConfig) -> dict:
             flush=True,
         )
     # the network's FLOPs as trained (a fused block computes more, faster)
-    small = flops(standalone(model, multiple=int(cfg.width_multiple), tuned=False), image_size)
-    large = flops(standalone(model, compressed=False, tuned=False), image_size)
+    small = flops(standalone(model, multiple=int(cfg.width_multiple), levers=()), image_size)
+    large = flops(standalone(model, compressed=False, levers=()), image_size)
     print(
         f"rvsm: exported the sparse network of {path} to {out}: "
         f"{channels_line(exported.net, full.net)}{len(sparse):,} bytes (stored dense: "

@@ -112,7 +112,7 @@ def main() -> None:
             nets = {
                 "torch-pruning": ChannelsLast(pruned.to(memory_format=torch.channels_last)),
                 "torch-pruning + levers": for_inference(plain_copy(pruned, {})),
-                "rvsm.slim": standalone(model, tuned=False),
+                "rvsm.slim": standalone(model, levers=()),
                 "rvsm.slim + levers (the export)": standalone(model, multiple=4),
             }
             for what, net in nets.items():
