@@ -13,7 +13,7 @@
 # the checkpoints without each lever in turn and times them into levers.md (levers.py).
 #   bash experiments/channels/export_record.sh [train] [export] [latency] [before] [side] [levers]
 #   (default: train export latency before)
-# Training takes about 13 min on 2 cores (two one-thread jobs), each latency step 2 min.
+# Training takes about 10 min on 2 cores (two one-thread jobs), each latency step under a minute.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 DIR=${DIR:-logs/channels_export}
